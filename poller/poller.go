@@ -1,0 +1,174 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/lesismal/nbio/nbhttp"
+	"github.com/lesismal/nbio/nbhttp/websocket"
+)
+
+// Config sets up the event loops and the upgrade. Zero values take the
+// defaults named on each field.
+type Config struct {
+	// Addr is the TCP address to listen on; port 0 picks a free port.
+	Addr string
+	// Handler serves plain HTTP requests, including the ones that upgrade.
+	Handler http.Handler
+	// Loops is the number of event loops. Default: the number of CPUs.
+	Loops int
+	// MaxSockets caps the sockets the engine accepts (HTTP and WebSocket).
+	// Keep it above the WebSocket limit so that refusals can still be
+	// answered with an HTTP status. Default: 1,050,000.
+	MaxSockets int
+	// MaxFrame is the largest single frame payload accepted; a larger one
+	// is refused with close code 1009 before it is read. Default: 4096.
+	MaxFrame int
+	// ReadBufferSize is the per-loop read buffer. Default: 64 KiB.
+	ReadBufferSize int
+	// MaxWriteBuffer is the hard cap of output nbio buffers for one
+	// connection before it drops it. Callers enforce a softer cap with
+	// Conn.Pending. Default: 4 MiB.
+	MaxWriteBuffer int
+	// HandshakeTimeout closes sockets that have not finished an HTTP
+	// request in this time. Default: 10s.
+	HandshakeTimeout time.Duration
+	// CloseGrace is how long a connection closed with CloseWith waits for
+	// the peer's close frame before the socket is closed. Default: 2s.
+	CloseGrace time.Duration
+	// Logger receives nbio's warnings and errors. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Loops <= 0 {
+		c.Loops = runtime.NumCPU()
+	}
+	if c.MaxSockets <= 0 {
+		c.MaxSockets = 1_050_000
+	}
+	if c.MaxFrame <= 0 {
+		c.MaxFrame = 4096
+	}
+	if c.ReadBufferSize <= 0 {
+		c.ReadBufferSize = 64 << 10
+	}
+	if c.MaxWriteBuffer <= 0 {
+		c.MaxWriteBuffer = 4 << 20
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.CloseGrace <= 0 {
+		c.CloseGrace = 2 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Handler == nil {
+		c.Handler = http.NotFoundHandler()
+	}
+}
+
+// Handler receives what happens on one upgraded connection. Its methods run
+// on the connection's event loop and must not block.
+type Handler interface {
+	// OnFrame gets each data frame as it arrives: binary is false for text
+	// frames (and their continuations), fin marks a message's last frame.
+	// data is valid only during the call.
+	OnFrame(c *Conn, binary, fin bool, data []byte)
+	// OnClose runs once when the connection is gone, whoever closed it.
+	OnClose(c *Conn, err error)
+}
+
+// Server is a set of event loops serving HTTP and WebSocket connections.
+type Server struct {
+	cfg      Config
+	engine   *nbhttp.Engine
+	upgrader *websocket.Upgrader
+
+	mu   sync.Mutex
+	addr string
+}
+
+var setLoggerOnce sync.Once
+
+// New builds a server; Start starts it.
+func New(cfg Config) *Server {
+	cfg.setDefaults()
+	s := &Server{cfg: cfg}
+	setLoggerOnce.Do(func() { useSlog(cfg.Logger) })
+
+	s.engine = nbhttp.NewEngine(nbhttp.Config{
+		Network:                 "tcp",
+		Addrs:                   []string{cfg.Addr},
+		Handler:                 cfg.Handler,
+		NPoller:                 cfg.Loops,
+		MaxLoad:                 cfg.MaxSockets,
+		ReadBufferSize:          cfg.ReadBufferSize,
+		MaxWriteBufferSize:      cfg.MaxWriteBuffer,
+		KeepaliveTime:           cfg.HandshakeTimeout,
+		ReleaseWebsocketPayload: true,
+		// Handlers are short and never block, so they run on the event
+		// loop itself: no task pool, no goroutine per message, and a
+		// connection's frames are handled strictly in order.
+		ServerExecutor: func(f func()) { f() },
+		Listen:         s.listen,
+	})
+	s.engine.OnWrittenSize(onWritten)
+	s.markHandoff()
+	s.upgrader = s.newUpgrader()
+	return s
+}
+
+// listen records the bound address so that port 0 can be reported.
+func (s *Server) listen(network, addr string) (net.Listener, error) {
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.addr = ln.Addr().String()
+	s.mu.Unlock()
+	return ln, nil
+}
+
+// Start opens the listener and starts the event loops.
+func (s *Server) Start() error {
+	if err := s.engine.Start(); err != nil {
+		return fmt.Errorf("poller: listen on %s: %w (is another process using the port? pick another with -addr)", s.cfg.Addr, err)
+	}
+	return nil
+}
+
+// Addr is the address the server listens on, once started.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Online is the number of sockets the engine holds (HTTP and WebSocket).
+func (s *Server) Online() int { return s.engine.Online() }
+
+// Shutdown stops accepting, closes every socket and stops the event loops.
+// Callers close their WebSocket connections politely before this.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.engine.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.engine.Stop()
+	}
+	return err
+}
+
+// AfterFunc runs f on nbio's timer goroutine after d; f must not block.
+func (s *Server) AfterFunc(d time.Duration, f func()) *time.Timer {
+	return s.engine.AfterFunc(d, f)
+}
