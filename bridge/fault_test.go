@@ -9,7 +9,6 @@ import (
 	"time"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
-	"github.com/prometheus/client_golang/prometheus"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/rs/zerolog"
 )
@@ -75,7 +74,7 @@ func startProxy(t *testing.T, brokerURL string) (*toxiproxy.Proxy, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	server := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	server := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
 	upstream := net.JoinHostPort(uri.Host, strconv.Itoa(uri.Port))
 	proxy := toxiproxy.NewProxy(server, "amqp", "127.0.0.1:0", upstream)
 	if err := proxy.Start(); err != nil {
@@ -168,5 +167,86 @@ func TestReconnectAfterConnectionCut(t *testing.T) {
 	}
 	if st := a.Stats(); st.Reconnects != 1 || !st.Connected || st.Subscriptions != 2 {
 		t.Errorf("A stats = %+v, want 1 reconnect, connected, 2 subscriptions", st)
+	}
+}
+
+// A channel exception (here NOT_FOUND, after an operator deleted the
+// exchange) closes one channel; the bridge reopens that channel alone,
+// declares the exchange again and redeclares its subscriptions.
+func TestChannelExceptionReopensChannel(t *testing.T) {
+	url := brokerURL(t)
+	ex := testExchange(t, url)
+	admin, err := adminConn(t, url).Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logA, logsA := newLogger(t)
+	logB, logsB := newLogger(t)
+	a := newBridge(t, Config{URL: url, Exchange: ex, Node: "A", Logger: logA})
+	b := newBridge(t, Config{URL: url, Exchange: ex, Node: "B", Logger: logB})
+	var e1, e2 sink
+	a.Subscribe("E1", e1.deliver)
+	waitReady(t, a, b)
+
+	// Topology channel: binding E2 to the missing exchange fails.
+	if err := admin.ExchangeDelete(ex, false, false); err != nil {
+		t.Fatal(err)
+	}
+	a.Subscribe("E2", e2.deliver)
+	waitReady(t, a)
+	b.Publish("E1", []byte("one"))
+	b.Publish("E2", []byte("two"))
+	e1.waitN(t, 1)
+	e2.waitN(t, 1)
+	if n := logsA.count("broker channel closed, reopening"); n != 1 {
+		t.Errorf("A logged %d channel reopenings, want 1", n)
+	}
+
+	// Publish channel: publishing to the missing exchange fails.
+	if err := admin.ExchangeDelete(ex, false, false); err != nil {
+		t.Fatal(err)
+	}
+	published := b.Stats().Published
+	b.Publish("E1", []byte("to nowhere"))
+	eventually(t, "B to reopen its publish channel", func() bool {
+		return logsB.count("broker channel closed, reopening") == 1 && b.Stats().Connected
+	})
+	b.Publish("E1", []byte("again"))
+	eventually(t, "B to publish again", func() bool { return b.Stats().Published >= published+2 })
+
+	for name, logs := range map[string]*logBuffer{"A": logsA, "B": logsB} {
+		if n := logs.count("broker unreachable, retrying"); n != 0 {
+			t.Errorf("%s reconnected %d times for a channel exception", name, n)
+		}
+	}
+}
+
+// An exchange of the same name with other flags makes every declare fail
+// (PRECONDITION_FAILED); the bridge retries with backoff, logs it once, and
+// connects once the conflict is gone.
+func TestConflictingExchangeIsRetried(t *testing.T) {
+	url := brokerURL(t)
+	ex := testExchange(t, url)
+	admin, err := adminConn(t, url).Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.ExchangeDeclare(ex, "fanout", false, true, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	logger, logs := newLogger(t)
+	a := newBridge(t, Config{URL: url, Exchange: ex, Node: "A", Logger: logger,
+		ReconnectMin: 5 * time.Millisecond, ReconnectMax: 20 * time.Millisecond})
+	a.Subscribe("E", func([]byte) {})
+	eventually(t, "a few failed attempts", func() bool { return logs.count("broker connect failed") >= 2 })
+	if a.Stats().Connected {
+		t.Fatal("connected although the exchange cannot be declared")
+	}
+	if err := admin.ExchangeDelete(ex, false, false); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, a)
+	if n := logs.count("broker unreachable, retrying"); n != 1 {
+		t.Errorf("logged the failure %d times, want once", n)
 	}
 }
