@@ -157,10 +157,7 @@ func (t *topology) connect() {
 		t.lost(err)
 		return
 	}
-	t.b.mu.Lock()
-	t.b.connected = true
-	t.b.notifyLocked()
-	t.b.mu.Unlock()
+	t.setConnected(true)
 	if t.down {
 		t.b.reconnects.Add(1)
 		t.b.log.Info("broker connection restored")
@@ -272,12 +269,15 @@ func (t *topology) reopenTopology(cause error) {
 		t.lost(cause)
 		return
 	}
+	t.setConnected(false)
 	t.b.log.Warn("broker channel closed, reopening", "channel", "topology", "err", cause)
-	t.forget(true)
+	t.forget()
 	_ = t.s.topo.Close()
 	if err := t.openTopology(); err != nil {
 		t.lost(err)
+		return
 	}
+	t.setConnected(true)
 }
 
 // reopenPublisher replaces a failed publish channel.
@@ -289,27 +289,35 @@ func (t *topology) reopenPublisher(cause error) {
 		t.lost(cause)
 		return
 	}
-	t.b.log.Warn("broker channel closed, reopening", "channel", "publish", "err", cause)
 	t.b.pubCh.Store(nil)
+	t.setConnected(false)
+	t.b.log.Warn("broker channel closed, reopening", "channel", "publish", "err", cause)
 	_ = t.s.pub.Close()
 	if err := t.openPublisher(); err != nil {
 		t.lost(err)
+		return
 	}
+	t.setConnected(true)
+}
+
+// setConnected sets Stats.Connected: the connection and both channels are
+// open.
+func (t *topology) setConnected(up bool) {
+	t.b.mu.Lock()
+	t.b.connected = up
+	t.b.notifyLocked()
+	t.b.mu.Unlock()
 }
 
 // forget records that no subscription has a consumer or queue any more.
-func (t *topology) forget(connected bool) {
+func (t *topology) forget() {
 	t.b.mu.Lock()
-	defer t.b.mu.Unlock()
 	for _, s := range t.subs {
 		s.tag = ""
 		s.queue, s.ready = "", false
 	}
-	t.b.connected = connected
-	if !connected {
-		t.b.conn = nil
-	}
 	t.b.notifyLocked()
+	t.b.mu.Unlock()
 }
 
 // lost drops the session, if any, and schedules a reconnect. An outage is
@@ -321,7 +329,11 @@ func (t *topology) lost(cause error) {
 	if s := t.s; s != nil {
 		t.s = nil
 		t.b.pubCh.Store(nil)
-		t.forget(false)
+		t.forget()
+		t.b.mu.Lock()
+		t.b.connected, t.b.conn = false, nil
+		t.b.notifyLocked()
+		t.b.mu.Unlock()
 		if time.Since(s.since) >= t.b.cfg.ReconnectMax {
 			t.attempt = 0
 		}
@@ -357,7 +369,5 @@ func (t *topology) stop() {
 	if t.s != nil {
 		_ = t.s.conn.CloseDeadline(time.Now().Add(closeTimeout))
 	}
-	t.b.mu.Lock()
-	t.b.connected = false
-	t.b.mu.Unlock()
+	t.setConnected(false)
 }
