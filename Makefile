@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/relay
 TOOLS    := $(CURDIR)/.tools
 STATICCHECK := $(TOOLS)/staticcheck
-export RELAY_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
+AMQP_URL ?= $(or $(RELAY_AMQP_URL),amqp://guest:guest@127.0.0.1:5672/)
 
 .PHONY: help build run test unit lint broker bench fuzz clean
 
@@ -14,10 +14,10 @@ build: ## build bin/relay
 	$(GO) build -o $(BIN) ./cmd/relay
 
 run: build ## run a standalone node on 127.0.0.1:8080 in open mode
-	RELAY_JWT_SECRET= ./$(BIN) serve -addr 127.0.0.1:8080
+	RELAY_AMQP_URL= RELAY_JWT_SECRET= RELAY_JWT_SECRET_FILE= ./$(BIN) serve -addr 127.0.0.1:8080
 
 test: lint broker build ## format check, vet, lint, then every test (race detector on) against the real broker
-	$(GO) test -race -count=1 -timeout 10m ./...
+	RELAY_AMQP_URL=$(AMQP_URL) $(GO) test -race -count=1 -timeout 10m ./...
 
 unit: ## the tests that need no broker
 	$(GO) test -race -count=1 ./codec ./poller
@@ -32,7 +32,7 @@ $(STATICCHECK):
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 broker: ## make sure RabbitMQ answers on RELAY_AMQP_URL (starts or installs it if it can)
-	@./deploy/broker.sh
+	@RELAY_AMQP_URL=$(AMQP_URL) ./deploy/broker.sh
 
 bench: ## Go benchmarks (codec, fan-out), with allocations
 	$(GO) test -run '^$$' -bench . -benchmem ./...

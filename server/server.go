@@ -61,6 +61,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/events/{event}/ws", srv.serveWS)
+	mux.HandleFunc("/v1/events/", serveBadEventPath)
 	mux.HandleFunc("GET /healthz", srv.serveHealth)
 	mux.HandleFunc("GET /v1/stats", srv.serveStats)
 	srv.poller = poller.New(poller.Config{
@@ -181,6 +182,16 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.conn = c
 	srv.sessions.add(s)
 	srv.registry.join(s)
+}
+
+// serveBadEventPath answers WebSocket paths whose event ID is not one path
+// segment (empty, or holding a slash) the way it answers any bad event ID.
+func serveBadEventPath(w http.ResponseWriter, r *http.Request) {
+	if !strings.HasSuffix(r.URL.Path, "/ws") {
+		http.NotFound(w, r)
+		return
+	}
+	http.Error(w, "event ID must be 1 to 128 characters from A-Z a-z 0-9 . _ : -", http.StatusBadRequest)
 }
 
 // checkUpgradeHeaders refuses plain requests before any upgrade is tried.

@@ -196,7 +196,7 @@ func (w *worker) sendBatch(e *event, p *pending) {
 	// A fresh buffer per batch: the bridge keeps the payload until it is
 	// published, and it costs one allocation per event per tick, never one
 	// per member.
-	buf := make([]byte, poller.MaxHeaderLen, poller.MaxHeaderLen+64+16*len(b.Cursors)+len(p.actBytes))
+	buf := make([]byte, poller.MaxHeaderLen, poller.MaxHeaderLen+batchSizeHint(b, len(p.actBytes)))
 	buf = w.enc.AppendBatch(buf, b)
 	frame := poller.PrepareFrame(buf)
 	w.srv.stats.batches.Add(1)
@@ -204,6 +204,25 @@ func (w *worker) sendBatch(e *event, p *pending) {
 	if br := w.srv.cfg.Bridge; br != nil {
 		br.Publish(e.id, poller.FramePayload(buf))
 	}
+}
+
+// batchSizeHint is a close upper estimate of a batch's encoded size, so
+// that encoding appends into one allocation.
+func batchSizeHint(b *codec.Batch, actBytes int) int {
+	n := 64 + len(b.Node) + actBytes
+	for _, c := range b.Cursors {
+		n += len(c.User) + 24 // array header, string header, two float64s
+	}
+	for _, a := range b.Actions {
+		n += len(a.User) + 8
+	}
+	for _, u := range b.Joins {
+		n += len(u) + 2
+	}
+	for _, u := range b.Leaves {
+		n += len(u) + 2
+	}
+	return n
 }
 
 // writeRemote writes another node's batch to e's local members unchanged.

@@ -130,6 +130,12 @@ func sendLines(conn *websocket.Conn, mu *sync.Mutex, in io.Reader, linger time.D
 			continue
 		}
 		msg, err := jsonToMsgpack(line)
+		if err == nil {
+			// Check locally what the server would refuse with 1007, so a
+			// typo costs a warning instead of the connection.
+			var m codec.Message
+			err = codec.Decode(msg, &m)
+		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "relay join: skipped line: %v\n", err)
 			continue
