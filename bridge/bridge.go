@@ -210,8 +210,11 @@ func New(cfg Config) (*AMQP, error) {
 }
 
 // Subscribe implements Bridge. Subscribing an event that is already
-// subscribed replaces its deliver func (and its queue).
+// subscribed replaces its deliver func (and its queue). A nil deliver panics.
 func (b *AMQP) Subscribe(event string, deliver func(body []byte)) {
+	if deliver == nil {
+		panic("bridge: Subscribe with a nil deliver func")
+	}
 	s := &sub{event: event, deliver: deliver}
 	s.active.Store(true)
 	b.mu.Lock()

@@ -179,7 +179,7 @@ func (t *topology) open() error {
 	}
 	t.b.mu.Unlock()
 	if closing {
-		_ = conn.Close()
+		_ = conn.CloseDeadline(time.Now().Add(closeTimeout))
 		return ErrClosed
 	}
 	t.s = &session{conn: conn, connErr: conn.NotifyClose(make(chan *amqp.Error, 1)), since: time.Now()}
