@@ -75,15 +75,3 @@ func (r *registry) retire(e *event) {
 		br.Unsubscribe(e.id)
 	}
 }
-
-// count is the number of events with local members.
-func (r *registry) count() int {
-	n := 0
-	for i := range r.shards {
-		sh := &r.shards[i]
-		sh.mu.Lock()
-		n += len(sh.events)
-		sh.mu.Unlock()
-	}
-	return n
-}

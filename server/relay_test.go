@@ -271,9 +271,8 @@ func TestManyEventsManyMembers(t *testing.T) {
 				if int(num(a[1])) != want {
 					t.Fatalf("client %d in event %d got action %v", i, i/5, a[1])
 				}
-				return true
 			}
-			return false
+			return len(bt.Act) > 0
 		})
 	}
 }
