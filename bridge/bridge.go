@@ -126,13 +126,13 @@ func (c Config) withDefaults() (Config, error) {
 
 // Stats are the bridge's counters since New.
 type Stats struct {
-	Connected      bool   // connection and both channels are open
-	Published      uint64 // batches handed to the broker
-	PublishDropped uint64 // batches dropped: broker down, queue full or write failed
-	Delivered      uint64 // bodies passed to deliver funcs
-	DroppedOwn     uint64 // deliveries dropped because this node sent them
-	Reconnects     uint64 // times the connection was restored after an outage
-	Subscriptions  int    // events currently subscribed
+	Connected      bool   `json:"connected"`       // connection and both channels are open
+	Published      uint64 `json:"published"`       // batches handed to the broker
+	PublishDropped uint64 `json:"publish_dropped"` // batches dropped: broker down, queue full or write failed
+	Delivered      uint64 `json:"delivered"`       // bodies passed to deliver funcs
+	DroppedOwn     uint64 `json:"dropped_own"`     // deliveries dropped because this node sent them
+	Reconnects     uint64 `json:"reconnects"`      // times the connection was restored after an outage
+	Subscriptions  int    `json:"subscriptions"`   // events currently subscribed
 }
 
 // AMQP is a Bridge over one RabbitMQ connection. Create it with New.

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/relay-dev/relay/bridge"
 	"github.com/relay-dev/relay/poller"
 )
 
@@ -240,6 +241,8 @@ type Stats struct {
 	RemoteDropped uint64 `json:"remote_dropped"`
 	HeapAlloc     uint64 `json:"heap_alloc_bytes"`
 	HeapSys       uint64 `json:"heap_sys_bytes"`
+	// Broker is the bridge's counters; nil when standalone.
+	Broker *bridge.Stats `json:"broker,omitempty"`
 }
 
 // Stats returns the node's current figures.
@@ -260,6 +263,10 @@ func (srv *Server) Stats() Stats {
 	}
 	for _, w := range srv.workers {
 		st.RemoteDropped += w.dropped.Load()
+	}
+	if br, ok := srv.cfg.Bridge.(interface{ Stats() bridge.Stats }); ok {
+		bs := br.Stats()
+		st.Broker = &bs
 	}
 	return st
 }
