@@ -1,142 +1,145 @@
 package poller
 
 import (
+	"crypto/sha1"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/nbhttp"
-	"github.com/lesismal/nbio/nbhttp/websocket"
 )
 
 // ErrClosed is returned by writes to a connection that is closed or closing.
 var ErrClosed = errors.New("poller: connection closed")
 
-// Conn is one upgraded WebSocket connection.
+// Close codes the poller sends itself, for framing faults (RFC 6455).
+const (
+	closeProtocolError = 1002
+	closeTooBig        = 1009
+)
+
+// Conn is one upgraded WebSocket connection. It parses the client's frames
+// itself rather than through nbio's websocket package: that one hides empty
+// frames and judges text frames before the caller sees them, and the relay
+// must refuse both with its own close codes.
 type Conn struct {
-	ws      *websocket.Conn
 	nb      *nbio.Conn
 	srv     *Server
 	handler Handler
 
+	// Owned by the event loop (Parse runs there).
+	partial   []byte // an incomplete frame, copied out of the loop's buffer
+	inMessage bool   // a fragmented data message is open
+	text      bool   // ... and it is a text message
+
 	pending  atomic.Int64 // bytes handed to the socket and not yet sent
 	lastRead atomic.Int64 // unix nanoseconds of the last frame received, control frames included
 	closing  atomic.Bool  // a close frame has been sent; data frames are ignored
+	closed   sync.Once
 }
 
-// Upgrade completes the WebSocket handshake for r and hands the connection's
-// frames to h. The caller has already checked everything that decides
-// whether to accept; Upgrade answers only malformed handshakes itself.
+// Upgrade completes the WebSocket handshake for r and hands the
+// connection's frames to h. The caller has already checked the request
+// (CheckHandshake) and everything else that decides whether to accept.
 func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, h Handler) (*Conn, error) {
-	ws, err := s.upgrader.Upgrade(w, r, nil)
-	if err != nil {
+	res, ok := w.(*nbhttp.Response)
+	if !ok || res.Parser == nil {
+		http.Error(w, "not served by the event loop", http.StatusInternalServerError)
+		return nil, errors.New("poller: response is not nbhttp's")
+	}
+	hc, ok := res.Parser.Conn.(*nbhttp.Conn)
+	if !ok {
+		http.Error(w, "not served by the event loop", http.StatusInternalServerError)
+		return nil, errors.New("poller: connection is not nbhttp's")
+	}
+	nb, ok := hc.Conn.(*nbio.Conn)
+	if !ok {
+		http.Error(w, "not served by the event loop", http.StatusInternalServerError)
+		return nil, errors.New("poller: connection is not nbio's")
+	}
+	if _, _, err := res.Hijack(); err != nil {
 		return nil, err
 	}
-	nb, ok := underlying(ws)
-	if !ok {
-		_ = ws.Close()
-		return nil, errors.New("poller: upgraded connection is not an nbio connection")
-	}
-	c := &Conn{ws: ws, nb: nb, srv: s, handler: h}
+	c := &Conn{nb: nb, srv: s, handler: h}
 	c.lastRead.Store(time.Now().UnixNano())
-	ws.SetSession(c)
+	// From here on the event loop hands this connection's bytes to c: the
+	// rest of this read through the HTTP parser, later reads directly.
+	res.Parser.ParserCloser = c
+	nb.SetSession(c)
+	hc.Parser = nil
+	_ = nb.SetReadDeadline(time.Time{}) // liveness is the caller's now
+	accept := acceptKey(r.Header.Get("Sec-WebSocket-Key"))
+	resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept + "\r\n\r\n"
+	if _, err := nb.Write([]byte(resp)); err != nil {
+		return nil, ErrClosed
+	}
 	return c, nil
 }
 
-func (s *Server) newUpgrader() *websocket.Upgrader {
-	u := websocket.NewUpgrader()
-	u.Engine = s.engine
-	// Liveness is the caller's (one sweep over all connections, not a timer
-	// per connection), so nbio must not arm read deadlines per message.
-	u.KeepaliveTime = 0
-	u.MessageLengthLimit = s.cfg.MaxFrame
-	u.ReleasePayload = true
-	// Origins are checked by the caller before Upgrade, with its own list.
-	u.CheckOrigin = func(*http.Request) bool { return true }
-	// Frames, not messages: the caller reassembles, so a text frame is seen
-	// (and refused) before nbio would judge its UTF-8, and the size cap of
-	// a fragmented message is the caller's.
-	u.OnDataFrame(func(ws *websocket.Conn, mt websocket.MessageType, fin bool, data []byte) {
-		c := sessionOf(ws)
-		if c == nil || c.closing.Load() {
-			return
-		}
-		c.touch()
-		c.handler.OnFrame(c, mt == websocket.BinaryMessage, fin, data)
-	})
-	u.SetPingHandler(func(ws *websocket.Conn, data string) {
-		if c := sessionOf(ws); c != nil {
-			c.touch()
-		}
-		_ = ws.WriteMessage(websocket.PongMessage, []byte(data))
-	})
-	u.SetPongHandler(func(ws *websocket.Conn, _ string) {
-		if c := sessionOf(ws); c != nil {
-			c.touch()
-		}
-	})
-	u.SetCloseHandler(func(ws *websocket.Conn, code int, reason string) {
-		c := sessionOf(ws)
-		if c != nil && c.closing.Load() {
-			return // the peer answered our close; nbio closes the socket next
-		}
-		// Echo the peer's close as RFC 6455 asks; nbio then closes the socket.
-		if code == 1005 {
-			_ = ws.WriteMessage(websocket.CloseMessage, nil)
-			return
-		}
-		_ = ws.WriteClose(code, "")
-	})
-	u.OnClose(func(ws *websocket.Conn, err error) {
-		if c := sessionOf(ws); c != nil {
-			c.closing.Store(true)
-			c.handler.OnClose(c, err)
-		}
-	})
-	return u
-}
-
-// underlying finds the nbio connection under an upgraded one; nbhttp may
-// wrap it once.
-func underlying(ws *websocket.Conn) (*nbio.Conn, bool) {
-	switch c := ws.UnderlayerConn().(type) {
-	case *nbio.Conn:
-		return c, true
-	case *nbhttp.Conn:
-		nb, ok := c.Conn.(*nbio.Conn)
-		return nb, ok
+// CheckHandshake reports what is wrong with r as a WebSocket handshake, as
+// an HTTP status and a message, or 0 and "" if nothing is.
+func CheckHandshake(r *http.Request) (int, string) {
+	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
+		return http.StatusBadRequest, "this is a WebSocket endpoint: connect with a WebSocket client (Connection: Upgrade, Upgrade: websocket)"
 	}
-	return nil, false
+	if key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(r.Header.Get("Sec-WebSocket-Key"))); err != nil || len(key) != 16 {
+		return http.StatusBadRequest, "missing or malformed Sec-WebSocket-Key header (16 random bytes, base64)"
+	}
+	if strings.TrimSpace(r.Header.Get("Sec-WebSocket-Version")) != "13" {
+		return http.StatusUpgradeRequired, "unsupported WebSocket version: use 13"
+	}
+	return 0, ""
 }
 
-func sessionOf(ws *websocket.Conn) *Conn {
-	c, _ := ws.Session().(*Conn)
-	return c
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func acceptKey(key string) string {
+	h := sha1.New()
+	h.Write([]byte(strings.TrimSpace(key)))
+	h.Write([]byte("258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+}
+
+// UnderlayerConn is for nbhttp's ParserCloser.
+func (c *Conn) UnderlayerConn() net.Conn { return c.nb }
+
+// CloseAndClean is called once by nbhttp when the socket is gone, on
+// whichever goroutine closed it, so it leaves the event loop's fields alone.
+func (c *Conn) CloseAndClean(err error) {
+	c.closed.Do(func() {
+		c.closing.Store(true)
+		c.handler.OnClose(c, err)
+	})
 }
 
 // onWritten runs under nbio's connection lock whenever bytes reach the
-// socket, and keeps Pending exact for frames written through Conn.
+// socket, and keeps Pending exact.
 func onWritten(nb *nbio.Conn, _ []byte, n int) {
-	ws, ok := nb.Session().(*websocket.Conn)
+	c, ok := nb.Session().(*Conn)
 	if !ok {
 		return // still plain HTTP
 	}
-	c := sessionOf(ws)
-	if c == nil {
-		return
-	}
-	// Control frames nbio writes itself (pongs, close echoes) were never
-	// counted, so clamp at zero rather than go negative.
+	// The 101 response was written before counting began; clamp at zero
+	// rather than go negative.
 	for {
 		old := c.pending.Load()
-		next := old - int64(n)
-		if next < 0 {
-			next = 0
-		}
+		next := max(old-int64(n), 0)
 		if c.pending.CompareAndSwap(old, next) {
 			return
 		}
@@ -161,6 +164,10 @@ func (c *Conn) WriteFrame(frame []byte) error {
 	if c.closing.Load() {
 		return ErrClosed
 	}
+	return c.write(frame)
+}
+
+func (c *Conn) write(frame []byte) error {
 	c.pending.Add(int64(len(frame)))
 	if _, err := c.nb.Write(frame); err != nil {
 		return ErrClosed
@@ -179,13 +186,7 @@ func (c *Conn) CloseWith(code int, reason string) {
 	if !c.closing.CompareAndSwap(false, true) {
 		return
 	}
-	if len(reason) > 123 {
-		reason = reason[:123] // a close frame's payload is at most 125 bytes
-	}
-	payload := make([]byte, 2+len(reason))
-	binary.BigEndian.PutUint16(payload, uint16(code))
-	copy(payload[2:], reason)
-	if err := c.ws.WriteMessage(websocket.CloseMessage, payload); err != nil {
+	if err := c.write(closeFrame(code, reason)); err != nil {
 		_ = c.nb.Close()
 		return
 	}
@@ -194,3 +195,16 @@ func (c *Conn) CloseWith(code int, reason string) {
 
 // Abort closes the socket at once, without a closing handshake.
 func (c *Conn) Abort() { _ = c.nb.Close() }
+
+// closeFrame builds a close frame; the reason is cut to fit the 125-byte
+// payload of a control frame.
+func closeFrame(code int, reason string) []byte {
+	if len(reason) > 123 {
+		reason = reason[:123]
+	}
+	f := make([]byte, 4, 4+len(reason))
+	f[0] = finBit | opClose
+	f[1] = byte(2 + len(reason))
+	binary.BigEndian.PutUint16(f[2:], uint16(code))
+	return append(f, reason...)
+}

@@ -1,6 +1,6 @@
 // Package poller owns the network edge of a relay node: the nbio event
-// loops (epoll on Linux), the HTTP listener, and the WebSocket upgrade. It is
-// the only package that knows nbio.
+// loops (epoll on Linux), the HTTP listener, the WebSocket upgrade and the
+// framing of RFC 6455 (server side). It is the only package that knows nbio.
 //
 // Concurrency rules:
 //

@@ -8,9 +8,9 @@ import "encoding/binary"
 const MaxHeaderLen = 10
 
 const (
-	opBinary = 0x2
-	opPing   = 0x9
-	finBit   = 0x80
+	opBinary   = 0x2
+	opPingCode = 0x9
+	finBit     = 0x80
 )
 
 // PrepareFrame turns buf, whose first MaxHeaderLen bytes are headroom and
@@ -43,4 +43,4 @@ func PrepareFrame(buf []byte) []byte {
 func FramePayload(buf []byte) []byte { return buf[MaxHeaderLen:] }
 
 // pingFrame is an empty ping, written as is to every connection that needs one.
-var pingFrame = []byte{finBit | opPing, 0}
+var pingFrame = []byte{finBit | opPingCode, 0}

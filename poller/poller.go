@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/lesismal/nbio/nbhttp"
-	"github.com/lesismal/nbio/nbhttp/websocket"
 )
 
 // Config sets up the event loops and the upgrade. Zero values take the
@@ -90,9 +89,8 @@ type Handler interface {
 
 // Server is a set of event loops serving HTTP and WebSocket connections.
 type Server struct {
-	cfg      Config
-	engine   *nbhttp.Engine
-	upgrader *websocket.Upgrader
+	cfg    Config
+	engine *nbhttp.Engine
 
 	mu   sync.Mutex
 	addr string
@@ -107,15 +105,14 @@ func New(cfg Config) *Server {
 	setLoggerOnce.Do(func() { useSlog(cfg.Logger) })
 
 	s.engine = nbhttp.NewEngine(nbhttp.Config{
-		Network:                 "tcp",
-		Addrs:                   []string{cfg.Addr},
-		Handler:                 cfg.Handler,
-		NPoller:                 cfg.Loops,
-		MaxLoad:                 cfg.MaxSockets,
-		ReadBufferSize:          cfg.ReadBufferSize,
-		MaxWriteBufferSize:      cfg.MaxWriteBuffer,
-		KeepaliveTime:           cfg.HandshakeTimeout,
-		ReleaseWebsocketPayload: true,
+		Network:            "tcp",
+		Addrs:              []string{cfg.Addr},
+		Handler:            cfg.Handler,
+		NPoller:            cfg.Loops,
+		MaxLoad:            cfg.MaxSockets,
+		ReadBufferSize:     cfg.ReadBufferSize,
+		MaxWriteBufferSize: cfg.MaxWriteBuffer,
+		KeepaliveTime:      cfg.HandshakeTimeout,
 		// Handlers are short and never block, so they run on the event
 		// loop itself: no task pool, no goroutine per message, and a
 		// connection's frames are handled strictly in order.
@@ -124,7 +121,6 @@ func New(cfg Config) *Server {
 	})
 	s.engine.OnWrittenSize(onWritten)
 	s.markHandoff()
-	s.upgrader = s.newUpgrader()
 	return s
 }
 

@@ -91,7 +91,7 @@ func (srv *Server) sweep(stop <-chan struct{}) {
 func (srv *Server) checkLiveness(s *session, now time.Time) {
 	quiet := now.Sub(s.conn.LastRead())
 	switch {
-	case !s.expires.IsZero() && now.After(s.expires):
+	case !s.expires.IsZero() && now.After(s.expires.Add(clockSkew)):
 		s.close(ClosePolicyViolation, "token expired: reconnect with a new token")
 	case quiet >= srv.cfg.IdleTimeout:
 		s.close(CloseGoingAway, "idle timeout: nothing received, pongs included")

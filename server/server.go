@@ -61,13 +61,20 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/events/{event}/ws", srv.serveWS)
-	mux.HandleFunc("/v1/events/", serveBadEventPath)
 	mux.HandleFunc("GET /healthz", srv.serveHealth)
 	mux.HandleFunc("GET /v1/stats", srv.serveStats)
+	// Event paths bypass ServeMux, which would redirect an empty event ID
+	// and refuse an escaped slash where the protocol asks for 400.
+	routes := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/events/") {
+			srv.serveEvents(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 	srv.poller = poller.New(poller.Config{
 		Addr:       cfg.Addr,
-		Handler:    mux,
+		Handler:    routes,
 		Loops:      cfg.Loops,
 		MaxSockets: cfg.MaxConns + cfg.MaxConns/20 + 1024,
 		MaxFrame:   cfg.MaxMessage,
@@ -143,17 +150,16 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 	return srv.poller.Shutdown(ctx)
 }
 
-func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	eventID := r.PathValue("event")
+func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request, eventID string) {
 	if !ValidEventID(eventID) {
 		http.Error(w, "event ID must be 1 to 128 characters from A-Z a-z 0-9 . _ : -", http.StatusBadRequest)
 		return
 	}
-	if herr := checkUpgradeHeaders(r); herr != nil {
-		if herr.status == http.StatusUpgradeRequired {
+	if status, msg := poller.CheckHandshake(r); status != 0 {
+		if status == http.StatusUpgradeRequired {
 			w.Header().Set("Sec-WebSocket-Version", "13")
 		}
-		http.Error(w, herr.msg, herr.status)
+		http.Error(w, msg, status)
 		return
 	}
 	if origin := r.Header.Get("Origin"); origin != "" && srv.origins != nil && !srv.origins[strings.ToLower(origin)] {
@@ -185,39 +191,21 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	srv.registry.join(s)
 }
 
-// serveBadEventPath answers WebSocket paths whose event ID is not one path
-// segment (empty, or holding a slash) the way it answers any bad event ID.
-func serveBadEventPath(w http.ResponseWriter, r *http.Request) {
-	if !strings.HasSuffix(r.URL.Path, "/ws") {
+// serveEvents routes /v1/events/{event}/ws, cutting the event ID out of the
+// path itself.
+func (srv *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
+	rest := strings.TrimPrefix(r.URL.Path, "/v1/events/")
+	eventID, ok := strings.CutSuffix(rest, "/ws")
+	if !ok {
 		http.NotFound(w, r)
 		return
 	}
-	http.Error(w, "event ID must be 1 to 128 characters from A-Z a-z 0-9 . _ : -", http.StatusBadRequest)
-}
-
-// checkUpgradeHeaders refuses plain requests before any upgrade is tried.
-func checkUpgradeHeaders(r *http.Request) *httpError {
-	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
-		return refuse(http.StatusBadRequest, "this is a WebSocket endpoint: connect with a WebSocket client (Connection: Upgrade, Upgrade: websocket)")
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		http.Error(w, "use GET to open a WebSocket", http.StatusMethodNotAllowed)
+		return
 	}
-	if r.Header.Get("Sec-WebSocket-Key") == "" {
-		return refuse(http.StatusBadRequest, "missing Sec-WebSocket-Key header")
-	}
-	if r.Header.Get("Sec-WebSocket-Version") != "13" {
-		return refuse(http.StatusUpgradeRequired, "unsupported WebSocket version: use 13")
-	}
-	return nil
-}
-
-func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
+	srv.serveWS(w, r, eventID)
 }
 
 func (srv *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {

@@ -249,7 +249,9 @@ func (w *worker) writeAll(e *event, frame []byte) {
 	limit := w.srv.cfg.MaxPending
 	var sent uint64
 	for _, s := range e.members {
-		if s.conn.Pending()+len(frame) > limit {
+		// A reader that keeps up has next to nothing pending, however big
+		// the frame; only output already waiting counts against the cap.
+		if s.conn.Pending() > limit {
 			s.conn.CloseWith(CloseTryAgainLater, "slow consumer: unsent output passed the per-connection cap")
 			continue
 		}
