@@ -30,9 +30,11 @@ const (
 // frames and judges text frames before the caller sees them, and the relay
 // must refuse both with its own close codes.
 type Conn struct {
-	nb      *nbio.Conn
-	srv     *Server
-	handler Handler
+	nb       net.Conn // the nbio connection; a fake in tests
+	maxFrame int
+	grace    time.Duration
+	after    func(time.Duration, func()) // runs a function later (nbio's timer)
+	handler  Handler
 
 	// Owned by the event loop (Parse runs there).
 	partial   []byte // an incomplete frame, copied out of the loop's buffer
@@ -67,7 +69,8 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, h Handler) (*Co
 	if _, _, err := res.Hijack(); err != nil {
 		return nil, err
 	}
-	c := &Conn{nb: nb, srv: s, handler: h}
+	c := &Conn{nb: nb, maxFrame: s.cfg.MaxFrame, grace: s.cfg.CloseGrace, handler: h,
+		after: func(d time.Duration, f func()) { s.engine.AfterFunc(d, f) }}
 	c.lastRead.Store(time.Now().UnixNano())
 	// From here on the event loop hands this connection's bytes to c: the
 	// rest of this read through the HTTP parser, later reads directly.
@@ -190,7 +193,7 @@ func (c *Conn) CloseWith(code int, reason string) {
 		_ = c.nb.Close()
 		return
 	}
-	c.srv.AfterFunc(c.srv.cfg.CloseGrace, func() { _ = c.nb.Close() })
+	c.after(c.grace, func() { _ = c.nb.Close() })
 }
 
 // Abort closes the socket at once, without a closing handshake.

@@ -91,8 +91,8 @@ func (c *Conn) nextFrame(data []byte) (int, error) {
 	if control && (length > maxControl || !fin) {
 		return 0, c.fail(closeProtocolError, "control frames must be whole and at most 125 bytes")
 	}
-	if !control && length > uint64(c.srv.cfg.MaxFrame) {
-		return 0, c.fail(closeTooBig, fmt.Sprintf("message over %d bytes", c.srv.cfg.MaxFrame))
+	if !control && length > uint64(c.maxFrame) {
+		return 0, c.fail(closeTooBig, fmt.Sprintf("message over %d bytes", c.maxFrame))
 	}
 	total := hdr + 4 + int(length)
 	if len(data) < total {
