@@ -40,6 +40,7 @@ bench: ## Go benchmarks (codec, fan-out), with allocations
 fuzz: ## run each fuzz target for 30s
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 30s ./codec
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime 30s ./codec
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./poller
 
 clean: ## remove build outputs
 	rm -rf bin
