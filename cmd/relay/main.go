@@ -13,6 +13,7 @@ Usage:
   relay serve [flags]   run a node (see relay serve -h)
   relay join  [flags]   join an event: print frames as JSON lines, send JSON lines from stdin
   relay token [flags]   mint a token for token mode
+  relay bench [flags]   run the C1M bench harness (see bench/README.md)
 
 Every flag has an environment twin, named in its help.
 `
@@ -30,6 +31,12 @@ func main() {
 		err = join(os.Args[2:])
 	case "token":
 		err = token(os.Args[2:])
+	case "bench":
+		err = benchCmd(os.Args[2:])
+	case "bench-worker":
+		err = benchWorker()
+	case "baseline":
+		err = baselineCmd(os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 		return
