@@ -26,13 +26,21 @@ func checkTuning(cfg Config, warnings []string) ([]TuneCheck, []string) {
 	if err := json.Unmarshal(out, &raw); err != nil {
 		return []TuneCheck{}, append(warnings, fmt.Sprintf("%s check --json gave no JSON: %v", script, err))
 	}
+	var short []string
 	for _, m := range raw {
 		tc := TuneCheck{Key: fmt.Sprint(m["key"]), Current: fmt.Sprint(m["current"]), Wanted: fmt.Sprint(m["wanted"])}
 		tc.OK, _ = m["ok"].(bool)
 		rows = append(rows, tc)
-		if !tc.OK && tc.Current != "absent" {
-			warnings = append(warnings, fmt.Sprintf("%s is %s, wanted %s: this can cap the run (deploy/tune.sh apply)", tc.Key, tc.Current, tc.Wanted))
+		switch {
+		case tc.OK || tc.Current == "absent":
+		case strings.HasPrefix(tc.Key, "nofile"):
+			warnings = append(warnings, fmt.Sprintf("open-file limit %s is %s, wanted %s: connections per process are capped by it, so the run spreads over more processes (LimitNOFILE or limits.conf; see deploy/README.md)", tc.Key, tc.Current, tc.Wanted))
+		default:
+			short = append(short, tc.Key)
 		}
+	}
+	if len(short) > 0 {
+		warnings = append(warnings, fmt.Sprintf("%d kernel settings are short of deploy/sysctl/relay.conf and can cap the run: %s (sudo deploy/tune.sh apply; details in the report)", len(short), strings.Join(short, ", ")))
 	}
 	if rows == nil {
 		rows = []TuneCheck{}

@@ -299,12 +299,14 @@ func (r *runner) ramp(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+	secs := time.Since(start).Seconds()
+	// Status reports come every second: wait for one that counts the
+	// last handshakes, and let the joins' batches settle meanwhile.
+	time.Sleep(2 * time.Second)
 	up, failed := r.upAndFailed()
 	prog.set(up, failed)
-	secs := time.Since(start).Seconds()
 	r.result.Totals.RampSeconds = secs
 	r.result.Totals.HandshakesPerSec = float64(up) / secs
-	time.Sleep(2 * time.Second) // let the joins' batches settle before measuring
 	return nil
 }
 

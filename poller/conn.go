@@ -78,6 +78,7 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, h Handler) (*Co
 	nb.SetSession(c)
 	hc.Parser = nil
 	_ = nb.SetReadDeadline(time.Time{}) // liveness is the caller's now
+	s.clearAgain(nb)
 	accept := acceptKey(r.Header.Get("Sec-WebSocket-Key"))
 	resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept + "\r\n\r\n"
 	if _, err := nb.Write([]byte(resp)); err != nil {

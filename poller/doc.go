@@ -12,5 +12,7 @@
 //     Writes never block: what the socket does not take at once is buffered
 //     by nbio and counted in Pending, so callers can enforce their own cap.
 //   - No goroutine is started per connection or per message: goroutines are
-//     the fixed set of event loops, the listener and nbio's timer.
+//     the fixed set of event loops, the listener, nbio's timer and one
+//     goroutine that clears handshake deadlines (Server.clearAgain); Start
+//     starts them and Shutdown stops them.
 package poller

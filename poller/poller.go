@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/nbhttp"
 )
 
@@ -94,6 +95,14 @@ type Server struct {
 
 	mu   sync.Mutex
 	addr string
+
+	// Upgraded sockets whose handshake deadline is cleared once more; see
+	// clearAgain.
+	clearMu    sync.Mutex
+	clearNext  []*nbio.Conn
+	clearLater []*nbio.Conn
+	stop       chan struct{}
+	wg         sync.WaitGroup
 }
 
 var setLoggerOnce sync.Once
@@ -101,7 +110,7 @@ var setLoggerOnce sync.Once
 // New builds a server; Start starts it.
 func New(cfg Config) *Server {
 	cfg.setDefaults()
-	s := &Server{cfg: cfg}
+	s := &Server{cfg: cfg, stop: make(chan struct{})}
 	setLoggerOnce.Do(func() { useSlog(cfg.Logger) })
 
 	s.engine = nbhttp.NewEngine(nbhttp.Config{
@@ -141,7 +150,41 @@ func (s *Server) Start() error {
 	if err := s.engine.Start(); err != nil {
 		return fmt.Errorf("poller: listen on %s: %w (is another process using the port? pick another with -addr)", s.cfg.Addr, err)
 	}
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.clearDeadlines() }()
 	return nil
+}
+
+// clearAgain queues an upgraded socket for a second clearing of its
+// handshake deadline. nbio's listener arms that deadline just after it
+// hands the socket to an event loop, so on a busy node the loop can
+// upgrade (and clear) first and the listener re-arm it after, which would
+// drop a healthy connection HandshakeTimeout later. One goroutine clears
+// every socket again one to two seconds after its upgrade: no timer per
+// connection.
+func (s *Server) clearAgain(nb *nbio.Conn) {
+	s.clearMu.Lock()
+	s.clearNext = append(s.clearNext, nb)
+	s.clearMu.Unlock()
+}
+
+func (s *Server) clearDeadlines() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		s.clearMu.Lock()
+		due := s.clearLater
+		s.clearLater, s.clearNext = s.clearNext, nil
+		s.clearMu.Unlock()
+		for _, nb := range due {
+			_ = nb.SetReadDeadline(time.Time{})
+		}
+	}
 }
 
 // Addr is the address the server listens on, once started.
@@ -157,6 +200,12 @@ func (s *Server) Online() int { return s.engine.Online() }
 // Shutdown stops accepting, closes every socket and stops the event loops.
 // Callers close their WebSocket connections politely before this.
 func (s *Server) Shutdown(ctx context.Context) error {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	s.wg.Wait()
 	err := s.engine.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		s.engine.Stop()
