@@ -160,7 +160,7 @@ func (s *Server) Start() error {
 // hands the socket to an event loop, so on a busy node the loop can
 // upgrade (and clear) first and the listener re-arm it after, which would
 // drop a healthy connection HandshakeTimeout later. One goroutine clears
-// every socket again one to two seconds after its upgrade: no timer per
+// every socket again one to two ticks after its upgrade: no timer per
 // connection.
 func (s *Server) clearAgain(nb *nbio.Conn) {
 	s.clearMu.Lock()
@@ -169,7 +169,8 @@ func (s *Server) clearAgain(nb *nbio.Conn) {
 }
 
 func (s *Server) clearDeadlines() {
-	t := time.NewTicker(time.Second)
+	// Two ticks must pass well within the handshake timeout.
+	t := time.NewTicker(min(time.Second, s.cfg.HandshakeTimeout/4))
 	defer t.Stop()
 	for {
 		select {
