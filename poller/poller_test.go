@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"testing"
@@ -86,7 +87,7 @@ func TestUpgradedConnectionsOutliveTheHandshakeTimeout(t *testing.T) {
 
 func TestPlainRequestsStillTimeOut(t *testing.T) {
 	s := startEcho(t, Config{HandshakeTimeout: 300 * time.Millisecond})
-	c, err := (&websocket.Dialer{}).NetDial("tcp", s.Addr())
+	c, err := net.Dial("tcp", s.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}

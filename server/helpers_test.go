@@ -89,7 +89,14 @@ func dial(t *testing.T, srv *server.Server, event, user string) *client {
 
 func dialURL(t *testing.T, u string, h http.Header) *client {
 	t.Helper()
-	conn, resp, err := websocket.DefaultDialer.Dial(u, h)
+	return dialWith(t, websocket.DefaultDialer, u, h)
+}
+
+// dialWith is dialURL with a dialer of the test's choosing (buffer sizes,
+// socket options).
+func dialWith(t *testing.T, d *websocket.Dialer, u string, h http.Header) *client {
+	t.Helper()
+	conn, resp, err := d.Dial(u, h)
 	if err != nil {
 		status := ""
 		if resp != nil {
@@ -123,7 +130,7 @@ func (c *client) read() (int, []byte) {
 func (c *client) next() batch {
 	c.t.Helper()
 	_, data := c.read()
-	if err := codec.Validate(data, codec.MaxDepth+2); err != nil {
+	if err := codec.Validate(data, codec.MaxDepth+3); err != nil {
 		c.t.Fatalf("server frame fails validation: %v", err)
 	}
 	var b batch
@@ -209,6 +216,20 @@ func (c *client) expectClose(code int, want string) {
 // httpStatus makes a request and returns its status and body.
 func httpStatus(t *testing.T, u string, h http.Header) (int, string) {
 	t.Helper()
+	resp, body := httpGet(t, u, h)
+	return resp.StatusCode, body
+}
+
+// noRedirects answers with the first response, as a WebSocket client does.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error {
+	return http.ErrUseLastResponse
+}}
+
+// httpGet makes a request and returns the response, its body already read
+// and closed. If the server upgrades, the body is "" and the connection is
+// closed at once.
+func httpGet(t *testing.T, u string, h http.Header) (*http.Response, string) {
+	t.Helper()
 	u = strings.Replace(u, "ws://", "http://", 1)
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
@@ -217,13 +238,16 @@ func httpStatus(t *testing.T, u string, h http.Header) (int, string) {
 	for k, v := range h {
 		req.Header[k] = v
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := noRedirects.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return resp, "" // the body is the WebSocket stream
+	}
 	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
+	return resp, string(body)
 }
 
 // upgradeHeaders are the headers of a valid WebSocket handshake.

@@ -110,7 +110,8 @@ func printFrames(conn *websocket.Conn, out io.Writer) error {
 // bounded walk first, so that hostile length prefixes never reach the
 // MessagePack library's generic decoder.
 func frameJSON(frame []byte) ([]byte, error) {
-	if err := codec.Validate(frame, codec.MaxDepth+2); err != nil {
+	// A batch nests an action's d three deep: map, act list, entry.
+	if err := codec.Validate(frame, codec.MaxDepth+3); err != nil {
 		return nil, fmt.Errorf("bad frame from server: %w", err)
 	}
 	var v any
