@@ -1,11 +1,16 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +25,7 @@ import (
 // cost per delivered frame; allocations per op are the fan-out's own and
 // must stay zero.
 func BenchmarkFanOut(b *testing.B) {
-	for _, members := range []int{100, 1000, 5000} {
+	for _, members := range []int{100, 1000, 10_000} {
 		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
 			_, e := benchEvent(b, members)
 			var enc codec.Encoder
@@ -78,11 +83,12 @@ func benchBatch(cursors int) *codec.Batch {
 }
 
 // benchEvent starts a node with one event of n members, each a real client
-// that reads and discards everything, and returns once the event's worker
-// has all of them as members.
+// in a child process (so that 10,000 members fit the per-process open-file
+// limit) that reads and discards everything, and returns once the event's
+// worker has all of them as members.
 func benchEvent(b *testing.B, n int) (*Server, *event) {
 	b.Helper()
-	srv, err := New(Config{Addr: "127.0.0.1:0", Node: "bench", Tick: time.Hour,
+	srv, err := New(Config{Addr: "127.0.0.1:0", Node: "bench", Tick: time.Hour, MaxPending: 64 << 20,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
@@ -95,40 +101,73 @@ func benchEvent(b *testing.B, n int) (*Server, *event) {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	})
-	for i := range n {
-		u := url.URL{Scheme: "ws", Host: srv.Addr(), Path: "/v1/events/bench/ws", RawQuery: fmt.Sprintf("user=u%d", i)}
-		c, _, err := websocket.DefaultDialer.Dial(u.String(), nil)
-		if err != nil {
-			b.Fatalf("dial %d: %v (raise the open-file limit for large member counts)", i, err)
-		}
-		nc := c.NetConn()
-		go func() { _, _ = io.Copy(io.Discard, nc) }()
-		b.Cleanup(func() { _ = nc.Close() })
-	}
+	startSink(b, srv.Addr(), n)
 	sh := &srv.registry.shards[srv.registry.hash("bench")%registryShards]
 	sh.mu.Lock()
 	e := sh.events["bench"]
 	sh.mu.Unlock()
 	// The worker applies joins when it flushes; with an hour-long tick,
-	// wait for the member list to fill through an explicit flush.
+	// ask for flushes until the member list is full.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		done := make(chan int)
 		e.worker.mu.Lock()
 		e.worker.readyQ = append(e.worker.readyQ, e)
 		e.worker.mu.Unlock()
 		e.worker.signal()
-		go func() { time.Sleep(20 * time.Millisecond); done <- 0 }()
-		<-done
+		time.Sleep(20 * time.Millisecond)
 		e.mu.Lock()
-		pendingAdds := len(e.adds)
+		pendingAdds, conns := len(e.adds), e.conns
 		e.mu.Unlock()
-		if pendingAdds == 0 && e.conns == n {
-			break
+		if pendingAdds == 0 && conns == n {
+			return srv, e
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("event has %d of %d members", e.conns, n)
+			b.Fatalf("event has %d of %d members", conns, n)
 		}
 	}
-	return srv, e
+}
+
+// startSink runs this test binary again as a sink holding n members.
+func startSink(b *testing.B, addr string, n int) {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("RELAY_FANOUT_SINK=%s,%d", addr, n))
+	cmd.Stderr = os.Stderr
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = stdin.Close(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		b.Fatalf("sink: %q %v", line, err)
+	}
+}
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv("RELAY_FANOUT_SINK"); spec != "" {
+		runSink(spec)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// runSink joins the bench event with n members that read and discard, says
+// "ready", and holds them until its standard input closes.
+func runSink(spec string) {
+	addr, count, _ := strings.Cut(spec, ",")
+	n, _ := strconv.Atoi(count)
+	for i := range n {
+		u := url.URL{Scheme: "ws", Host: addr, Path: "/v1/events/bench/ws", RawQuery: fmt.Sprintf("user=u%d", i)}
+		c, _, err := websocket.DefaultDialer.Dial(u.String(), nil)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "sink: dial %d: %v\n", i, err)
+			os.Exit(1)
+		}
+		nc := c.NetConn()
+		go func() { _, _ = io.Copy(io.Discard, nc) }()
+	}
+	fmt.Println("ready")
+	_, _ = io.Copy(io.Discard, os.Stdin)
 }
