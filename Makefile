@@ -41,6 +41,8 @@ fuzz: ## run each fuzz target for 30s
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 30s ./codec
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime 30s ./codec
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./poller
+	$(GO) test -run '^$$' -fuzz '^FuzzWalk$$' -fuzztime 30s ./bench/loadgen
+	$(GO) test -run '^$$' -fuzz '^FuzzFrames$$' -fuzztime 30s ./bench/loadgen
 
 clean: ## remove build outputs
 	rm -rf bin

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bytes"
 	"math"
+	"reflect"
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -30,7 +31,7 @@ type walked struct {
 func walkAll(t *testing.T, b []byte) walked {
 	t.Helper()
 	var w walked
-	if err := walkMessage(b, &w.m); err != nil {
+	if err := walkMessage(b, &w.m, nil); err != nil {
 		t.Fatalf("walk % x: %v", b, err)
 	}
 	cur, err := openEntries(w.m.cur)
@@ -57,7 +58,30 @@ func walkAll(t *testing.T, b []byte) walked {
 	if err != nil {
 		t.Fatalf("actions: %v", err)
 	}
+	// The visiting walk finds the same entries.
+	var m message
+	var col collector
+	if err := walkMessage(b, &m, &col); err != nil {
+		t.Fatalf("visiting walk: %v", err)
+	}
+	if w.m.kind == kindBatch && (!reflect.DeepEqual(col.cursors, w.cursors) || !reflect.DeepEqual(col.actions, w.actions)) {
+		t.Fatalf("visited %+v %+v, spans gave %+v %+v", col.cursors, col.actions, w.cursors, w.actions)
+	}
 	return w
+}
+
+// collector is an entryVisitor that keeps what it is given.
+type collector struct {
+	cursors []cursorEntry
+	actions []actionEntry
+}
+
+func (c *collector) visitCursor(_, user []byte, x, y float64) {
+	c.cursors = append(c.cursors, cursorEntry{string(user), x, y})
+}
+
+func (c *collector) visitAction(_, user, d []byte) {
+	c.actions = append(c.actions, actionEntry{string(user), d})
 }
 
 func TestWalkBatch(t *testing.T) {
@@ -166,6 +190,9 @@ func TestWalkKeys(t *testing.T) {
 			return string(w.m.node) == "y"
 		}},
 		{"key given twice: last wins", kv(t, "n", "first", "n", "second"), func(w walked) bool { return string(w.m.node) == "second" }},
+		{"entries before t and n", kv(t, "cur", []any{[]any{"u", 1.0, 2.0}}, "act", []any{[]any{"v", 7}}, "t", "batch", "n", "x"), func(w walked) bool {
+			return len(w.cursors) == 1 && len(w.actions) == 1 && string(w.m.node) == "x"
+		}},
 		{"empty map", []byte{0x80}, func(w walked) bool { return w.m.kind == 0 && w.m.cur == nil }},
 	}
 	for _, tc := range cases {
@@ -194,7 +221,7 @@ func TestWalkRefuses(t *testing.T) {
 		"too deep":          append(append([]byte{0x81, 0xa1, 'x'}, bytes.Repeat([]byte{0x91}, maxDepth+1)...), 0xc0),
 	} {
 		var m message
-		if err := walkMessage(b, &m); err == nil {
+		if err := walkMessage(b, &m, nil); err == nil {
 			t.Errorf("%s: walked without error", name)
 		}
 	}

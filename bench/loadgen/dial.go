@@ -37,7 +37,7 @@ func (e *statusError) Error() string {
 	return fmt.Sprintf("loadgen: handshake answered HTTP %d", e.code)
 }
 
-// dialAll opens every connection not opened yet, at most DialConcurrency
+// dialAll opens every connection that is not open, at most DialConcurrency
 // handshakes at a time and at most DialRate new ones per second. It returns
 // when every connection has been tried or ctx ends.
 func (w *worker) dialAll(ctx context.Context) {
@@ -54,9 +54,9 @@ func (w *worker) dialAll(ctx context.Context) {
 		}()
 	}
 	todo := make([]int, 0, len(w.cfg.Conns))
-	for i := range w.cfg.Conns {
-		if w.conns[i] == nil {
-			todo = append(todo, i)
+	for i, c := range w.conns {
+		if c == nil || c.state.Load() == stGone {
+			todo = append(todo, i) // never opened, or closed since: (re)open
 		}
 	}
 	pace(ctx, len(todo), w.cfg.DialRate, func(k int) bool {

@@ -52,4 +52,7 @@
 // eaddrnotavail, emfile, reset, eof, handshake, nbio (the event loops
 // refused the socket), other. Dropped keys: close-<code> (the server's close
 // frame), bad-frame (a frame we could not parse), eof, reset, timeout, other.
+// Status.Extra: open (sockets held), bad_frames (frames or entries that did
+// not parse), unexpected_frames (fragments and text, which the relay never
+// sends), foreign_actions (actions whose value is not one of our stamps).
 package loadgen

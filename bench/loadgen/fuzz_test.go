@@ -32,22 +32,39 @@ func FuzzWalk(f *testing.F) {
 			t.Fatalf("skipValue says one value %v, codec.Validate %v, for % x", valid, want, b)
 		}
 		var m message
-		if walkMessage(b, &m) != nil {
+		if walkMessage(b, &m, nil) != nil {
 			return
 		}
 		if !valid {
 			t.Fatalf("walked a frame codec refuses: % x", b)
 		}
+		var spans collector
 		cur, err := openEntries(m.cur)
 		for err == nil && cur.more() {
-			_, _, _, err = cur.cursor()
+			var user []byte
+			var x, y float64
+			if user, x, y, err = cur.cursor(); err == nil {
+				spans.visitCursor(nil, user, x, y)
+			}
 		}
+		bad := err != nil
 		act, err := openEntries(m.act)
 		for err == nil && act.more() {
-			var d []byte
-			if _, d, err = act.action(); err == nil {
+			var user, d []byte
+			if user, d, err = act.action(); err == nil {
 				readStamp(d)
+				spans.visitAction(nil, user, d)
 			}
+		}
+		bad = bad || err != nil
+		// Visiting finds the same entries, in one pass or two.
+		var visited collector
+		var mv message
+		if err := walkMessage(b, &mv, &visited); err != nil {
+			t.Fatalf("visiting walk failed where the plain one did not: %v", err)
+		}
+		if m.kind == kindBatch && (mv.bad != bad || !reflect.DeepEqual(spans, visited)) {
+			t.Fatalf("visited %+v (bad %v), spans %+v (bad %v)", visited, mv.bad, spans, bad)
 		}
 		// The whole receive path, on a welcomed connection in a phase.
 		sh.mu.Lock()

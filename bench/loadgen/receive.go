@@ -63,7 +63,7 @@ type shard struct {
 
 	framesIn, bytesIn uint64 // totals since start
 	badFrames         uint64
-	fragments         uint64
+	unexpected        uint64 // fragments and text frames, which the relay never sends
 	foreignActions    uint64 // action values that are not our stamps
 
 	nodes map[string]string // interned node IDs
@@ -109,12 +109,12 @@ func (sh *shard) onFrame(f frame) bool {
 	switch f.op {
 	case opBinary:
 		if !f.fin {
-			sh.fragments++ // the relay never fragments; skip rather than reassemble
+			sh.unexpected++ // the relay never fragments; skip rather than reassemble
 			return true
 		}
 		sh.message(c, f.payload)
 	case opCont, opText:
-		sh.fragments++
+		sh.unexpected++ // nor sends text
 	case opPing:
 		if c.live {
 			var buf [clientHeadroom + 125]byte
@@ -175,9 +175,16 @@ func (sh *shard) gone(c *conn, err error) {
 // message handles one server message.
 func (sh *shard) message(c *conn, payload []byte) {
 	var m message
-	if err := walkMessage(payload, &m); err != nil {
+	var v entryVisitor
+	if c.welcomed {
+		v = sh
+	}
+	if err := walkMessage(payload, &m, v); err != nil {
 		sh.badFrames++
 		return
+	}
+	if m.bad {
+		sh.badFrames++
 	}
 	if !c.welcomed {
 		if m.kind == kindWelcome {
@@ -188,44 +195,38 @@ func (sh *shard) message(c *conn, payload []byte) {
 		}
 		return
 	}
-	if m.kind != kindBatch {
-		return
-	}
-	same := string(m.node) == c.node
-	if sh.open {
+	if m.kind == kindBatch && sh.open {
 		record(sh.ph.lag, sh.now/1e3-m.ts*1e3)
 	}
-	cur, err := openEntries(m.cur)
-	for err == nil && cur.more() {
-		var user []byte
-		var x float64
-		if user, x, _, err = cur.cursor(); err != nil || string(user) == c.user || !sh.open {
-			continue
-		}
-		sh.ph.cursorsReceived++
-		lat := int64(float64(sh.now)/1e3 - x*1e3) // x is the send time in Unix ms
-		if same {
-			record(sh.ph.cursorSame, lat)
-		} else {
-			record(sh.ph.cursorCross, lat)
-		}
+}
+
+// visitCursor records the latency of a cursor entry from another member.
+func (sh *shard) visitCursor(node, user []byte, x, _ float64) {
+	c := sh.c
+	if !sh.open || string(user) == c.user {
+		return
 	}
-	act, err2 := openEntries(m.act)
-	for err2 == nil && act.more() {
-		var user, d []byte
-		if user, d, err2 = act.action(); err2 != nil || string(user) == c.user {
-			continue
-		}
-		sentNS, seq, ok := readStamp(d)
-		if !ok {
-			sh.foreignActions++
-			continue
-		}
-		sh.account(c, user, sentNS, seq, same)
+	sh.ph.cursorsReceived++
+	lat := int64(float64(sh.now)/1e3 - x*1e3) // x is the send time in Unix ms
+	if string(node) == c.node {
+		record(sh.ph.cursorSame, lat)
+	} else {
+		record(sh.ph.cursorCross, lat)
 	}
-	if err != nil || err2 != nil {
-		sh.badFrames++
+}
+
+// visitAction accounts for an action entry from another member.
+func (sh *shard) visitAction(node, user, d []byte) {
+	c := sh.c
+	if string(user) == c.user {
+		return
 	}
+	sentNS, seq, ok := readStamp(d)
+	if !ok {
+		sh.foreignActions++
+		return
+	}
+	sh.account(c, user, sentNS, seq, string(node) == c.node)
 }
 
 // account checks one action from another member for exactly-once delivery.

@@ -55,20 +55,20 @@ func (w *worker) status() *Status {
 		MissedSlots: w.t.missedSlots.Load(),
 		CPUSeconds:  cpuSeconds(),
 	}
-	var bad, frag, foreign uint64
+	var bad, odd, foreign uint64
 	for _, sh := range w.shards {
 		sh.mu.Lock()
 		s.FramesIn += sh.framesIn
 		bad += sh.badFrames
-		frag += sh.fragments
+		odd += sh.unexpected
 		foreign += sh.foreignActions
 		sh.mu.Unlock()
 	}
 	s.Extra = map[string]int64{
-		"open":            w.t.open.Load(),
-		"bad_frames":      int64(bad),
-		"fragments":       int64(frag),
-		"foreign_actions": int64(foreign),
+		"open":              w.t.open.Load(),
+		"bad_frames":        int64(bad),
+		"unexpected_frames": int64(odd),
+		"foreign_actions":   int64(foreign),
 	}
 	return s
 }

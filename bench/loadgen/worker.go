@@ -77,6 +77,7 @@ type worker struct {
 	conns      []*conn // by Config.Conns index; nil until dialed
 	senders    []int   // indices of conns that may send, by rank
 	phaseTag   uint32  // "phase" commands so far
+	inPhase    bool    // a phase has started and not ended
 	phaseName  string
 	phaseStart time.Time
 	phaseCPU   float64
@@ -195,15 +196,26 @@ func (w *worker) readCommands(dec *json.Decoder, cmds chan<- Command, cancel con
 func (w *worker) handle(ctx context.Context, cmd Command) {
 	switch cmd.Cmd {
 	case "dial":
+		start := time.Now()
 		w.dialAll(ctx)
-		w.out.write(Report{Type: "dialed", Status: w.status()})
+		s := w.status()
+		w.log.Info("dialed", "conns", len(w.cfg.Conns), "handshakes", s.Dialed, "failed", s.DialFailed,
+			"took", time.Since(start).Round(time.Millisecond))
+		w.out.write(Report{Type: "dialed", Status: s})
 	case "phase":
 		w.startPhase(cmd)
+		w.log.Info("phase started", "phase", cmd.Phase, "senders", cmd.Senders, "cursor_hz", cmd.CursorHz, "action_hz", cmd.ActionHz)
 	case "end_phase":
-		w.out.write(Report{Type: "phase", Phase: w.endPhase(ctx, cmd), Status: w.status()})
+		p := w.endPhase(ctx, cmd)
+		w.log.Info("phase ended", "phase", p.Name, "actions_sent", p.ActionsSent, "actions_received", p.ActionsReceived,
+			"gaps", p.ActionGaps, "duplicates", p.ActionDuplicates, "missed_slots", p.MissedSlots)
+		w.out.write(Report{Type: "phase", Phase: p, Status: w.status()})
 	case "close":
+		start := time.Now()
 		w.closeAll(ctx, cmd.Rate)
-		w.out.write(Report{Type: "closed", Status: w.status()})
+		s := w.status()
+		w.log.Info("closed", "took", time.Since(start).Round(time.Millisecond), "dropped", s.Dropped)
+		w.out.write(Report{Type: "closed", Status: s})
 	default:
 		w.out.write(Report{Type: "error", Error: fmt.Sprintf("loadgen: unknown command %q", cmd.Cmd)})
 	}
@@ -214,6 +226,7 @@ func (w *worker) handle(ctx context.Context, cmd Command) {
 func (w *worker) startPhase(cmd Command) {
 	w.stopSenders()
 	w.phaseTag++
+	w.inPhase = true
 	w.phaseName, w.phaseStart, w.phaseCPU = cmd.Phase, time.Now(), cpuSeconds()
 	for _, sh := range w.shards {
 		sh.mu.Lock()
@@ -249,9 +262,16 @@ func (w *worker) stopSenders() sendCounts {
 
 // endPhase stops the senders, lets what is in flight arrive (DrainMS,
 // default 500 ms), then closes the phase on every shard and merges it.
-// DurationMS is the sending time, without the drain.
+// DurationMS is the sending time, without the drain; CPUSeconds includes
+// the drain. Without a phase running it reports an empty one at once.
 func (w *worker) endPhase(ctx context.Context, cmd Command) *Phase {
 	sent := w.stopSenders()
+	if !w.inPhase {
+		r := &Phase{Name: cmd.Phase}
+		newPhaseStats().fill(r)
+		return r
+	}
+	w.inPhase = false
 	r := &Phase{
 		Name:            w.phaseName,
 		DurationMS:      time.Since(w.phaseStart).Milliseconds(),
