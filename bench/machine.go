@@ -76,13 +76,19 @@ func cpuModel() string {
 	return ""
 }
 
-func memTotal() uint64 {
+func memTotal() uint64 { return meminfo("MemTotal:") }
+
+// slabBytes is the kernel's slab memory, where socket structures live.
+func slabBytes() uint64 { return meminfo("Slab:") }
+
+// meminfo reads one /proc/meminfo figure, in bytes.
+func meminfo(key string) uint64 {
 	b, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+		if rest, ok := strings.CutPrefix(line, key); ok {
 			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			return kb * 1024
 		}

@@ -41,6 +41,14 @@ func compare(relay, base *Run) *Comparison {
 	return c
 }
 
+// ratioText prints a ratio, or n/a when either side measured nothing.
+func ratioText(r float64) string {
+	if r == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.3f", r)
+}
+
 func ratio(a, b float64) float64 {
 	if b == 0 {
 		return 0
@@ -54,8 +62,8 @@ func printSummary(w io.Writer, r *Report, out string) {
 		t := run.Totals
 		fmt.Fprintf(w, "\n%s\n", run.Label)
 		fmt.Fprintf(w, "  connections held %d of %d, failed %d %v, dropped %v\n", t.ConnsHeld, t.ConnsTarget, t.ConnsFailed, t.FailedByCause, t.DroppedByCause)
-		fmt.Fprintf(w, "  handshakes %.0f/s; memory per connection: RSS %.0f B, heap %.0f B; kernel %.0f B per socket; goroutines flat: %v\n",
-			t.HandshakesPerSec, t.RSSPerConnBytes, t.HeapPerConnBytes, t.KernelBytesPerSocket, t.GoroutinesFlat)
+		fmt.Fprintf(w, "  handshakes %.0f/s; memory per connection: RSS %.0f B, heap %.0f B; kernel per socket: buffers %.0f B, slab %.0f B; goroutines flat: %v\n",
+			t.HandshakesPerSec, t.RSSPerConnBytes, t.HeapPerConnBytes, t.KernelBytesPerSocket, t.KernelSlabPerSocket, t.GoroutinesFlat)
 		fmt.Fprintf(w, "  CPU seconds: relay %.1f, load workers %.1f\n", t.RelayCPUSeconds, t.WorkerCPUSeconds)
 		for _, n := range run.Nodes {
 			fmt.Fprintf(w, "  node %s: peak %d conns, RSS %.1f MiB (idle %.1f), %.0f B/conn, goroutines %d (idle %d)\n",
@@ -80,8 +88,8 @@ func printSummary(w io.Writer, r *Report, out string) {
 		}
 	}
 	if c := r.Comparison; c != nil {
-		fmt.Fprintf(w, "\nrelay / baseline: memory per connection %.3f (target <= 0.1), relay CPU-s %.3f (target <= 0.5), CPU per frame %.3f, p99 %.3f, broker messages %.3f\n",
-			c.MemPerConnRatio, c.RelayCPURatio, c.CPUPerFrameRatio, c.P99Ratio, c.BrokerMsgsRatio)
+		fmt.Fprintf(w, "\nrelay / baseline: memory per connection %s (target <= 0.1), relay CPU-s %s (target <= 0.5 in live), CPU per frame %s, p99 %s, broker messages %s\n",
+			ratioText(c.MemPerConnRatio), ratioText(c.RelayCPURatio), ratioText(c.CPUPerFrameRatio), ratioText(c.P99Ratio), ratioText(c.BrokerMsgsRatio))
 	}
 	for _, wn := range r.Warnings {
 		fmt.Fprintln(w, "warning:", wn)

@@ -109,8 +109,15 @@ type Totals struct {
 	KernelSockMemIdleBytes uint64  `json:"kernel_sock_mem_idle_bytes"`
 	KernelSockMemPeakBytes uint64  `json:"kernel_sock_mem_peak_bytes"`
 	KernelBytesPerSocket   float64 `json:"kernel_bytes_per_socket"`
-	RelayCPUSeconds        float64 `json:"relay_cpu_seconds"`
-	WorkerCPUSeconds       float64 `json:"worker_cpu_seconds"`
+	// Kernel slab memory (/proc/meminfo Slab: socket structures, inodes,
+	// dentries) before the ramp and at peak, and its growth per socket.
+	// Both ends of every connection are on this machine, so sockets count
+	// both.
+	KernelSlabIdleBytes uint64  `json:"kernel_slab_idle_bytes"`
+	KernelSlabPeakBytes uint64  `json:"kernel_slab_peak_bytes"`
+	KernelSlabPerSocket float64 `json:"kernel_slab_per_socket"`
+	RelayCPUSeconds     float64 `json:"relay_cpu_seconds"`
+	WorkerCPUSeconds    float64 `json:"worker_cpu_seconds"`
 	// GoroutinesFlat: no node's goroutine count grew with its connections
 	// (peak minus idle is below a small fixed allowance).
 	GoroutinesFlat bool `json:"goroutines_flat"`

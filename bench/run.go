@@ -147,6 +147,7 @@ type runner struct {
 	sockIdle                     uint64
 	sockPeak                     uint64
 	sockInuseIdle, sockInusePeak int
+	slabIdle, slabPeak           uint64
 	start                        time.Time
 }
 
@@ -239,6 +240,7 @@ func (r *runner) idleFigures(ctx context.Context) {
 		nr.Levels = []Level{}
 	}
 	r.sockIdle, r.sockInuseIdle = sockMem()
+	r.slabIdle = slabBytes()
 }
 
 func (r *runner) startWorkers() error {
@@ -528,8 +530,14 @@ func (r *runner) finish() {
 	}
 	t.GoroutinesFlat = flat
 	t.KernelSockMemIdleBytes, t.KernelSockMemPeakBytes = r.sockIdle, r.sockPeak
-	if d := r.sockInusePeak - r.sockInuseIdle; d > 0 && r.sockPeak > r.sockIdle {
-		t.KernelBytesPerSocket = float64(r.sockPeak-r.sockIdle) / float64(d)
+	t.KernelSlabIdleBytes, t.KernelSlabPeakBytes = r.slabIdle, r.slabPeak
+	if d := r.sockInusePeak - r.sockInuseIdle; d > 0 {
+		if r.sockPeak > r.sockIdle {
+			t.KernelBytesPerSocket = float64(r.sockPeak-r.sockIdle) / float64(d)
+		}
+		if r.slabPeak > r.slabIdle {
+			t.KernelSlabPerSocket = float64(r.slabPeak-r.slabIdle) / float64(d)
+		}
 	}
 }
 
@@ -586,6 +594,7 @@ func (r *runner) sample(ctx context.Context) {
 			s.SockMemBytes, _ = sockMem()
 			if mem, inuse := sockMem(); inuse > r.sockInusePeak {
 				r.sockPeak, r.sockInusePeak = mem, inuse
+				r.slabPeak = slabBytes()
 			}
 			secs := now.Sub(lastAt).Seconds()
 			if !first && secs > 0 {
