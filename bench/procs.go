@@ -112,8 +112,10 @@ type nodeStats struct {
 	FramesOut  uint64 `json:"frames_out"`
 	HeapAlloc  uint64 `json:"heap_alloc_bytes"`
 	Broker     *struct {
-		Published uint64 `json:"published"`
-		Delivered uint64 `json:"delivered"`
+		Published     uint64 `json:"published"`
+		Delivered     uint64 `json:"delivered"`
+		Ready         bool   `json:"ready"`
+		Subscriptions int    `json:"subscriptions"`
 	} `json:"broker"`
 	// The baseline reports its broker counters flat.
 	BrokerPublished uint64 `json:"broker_published"`

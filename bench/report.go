@@ -154,8 +154,10 @@ type PhaseResult struct {
 	MissedSlots            uint64  `json:"missed_slots"`
 	BrokerPublishesPerSec  float64 `json:"broker_publishes_per_sec"`
 	BrokerDeliveriesPerSec float64 `json:"broker_deliveries_per_sec"`
-	// BrokerPublishesBound is events with senders x nodes x ticks per
-	// second: the most a batching relay can publish.
+	// BrokerPublishesBound is the most a batching relay can publish:
+	// for each event with senders, the nodes its senders are on, times
+	// ticks per second. Clients sending faster than this is what batching
+	// absorbs.
 	BrokerPublishesBound float64 `json:"broker_publishes_bound"`
 	ClientSendsPerSec    float64 `json:"client_sends_per_sec"`
 }

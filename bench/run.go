@@ -305,11 +305,49 @@ func (r *runner) ramp(ctx context.Context) error {
 	// Status reports come every second: wait for one that counts the
 	// last handshakes, and let the joins' batches settle meanwhile.
 	time.Sleep(2 * time.Second)
+	if err := r.waitBridges(ctx); err != nil {
+		return err
+	}
 	up, failed := r.upAndFailed()
 	prog.set(up, failed)
 	r.result.Totals.RampSeconds = secs
 	r.result.Totals.HandshakesPerSec = float64(up) / secs
 	return nil
+}
+
+// waitBridges waits until every node's bridge has declared, bound and
+// consumed the queue of each of its events: batches published before a
+// node's queue is bound never reach it, and a phase measured then would
+// count the topology's build-up as lost actions.
+func (r *runner) waitBridges(ctx context.Context) error {
+	if r.cfg.AMQPURL == "" {
+		return nil
+	}
+	start := time.Now()
+	deadline := start.Add(10 * time.Minute)
+	for {
+		ready := 0
+		for _, n := range r.nodes {
+			st, err := fetchStats(ctx, n.addr)
+			if err == nil && (st.Broker == nil || st.Broker.Ready) {
+				ready++
+			}
+		}
+		if ready == len(r.nodes) {
+			if d := time.Since(start); d > time.Second {
+				fmt.Fprintf(r.log, "%s: broker topology ready after %.1fs more\n", r.target, d.Seconds())
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d nodes have their broker topology ready after 10 minutes", ready, len(r.nodes))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 func (r *runner) upAndFailed() (up, failed int) {
@@ -437,7 +475,7 @@ func (r *runner) phase(ctx context.Context, name string, senders int) (*PhaseRes
 	pr.BrokerPublishesPerSec = float64(after.published-before.published) / secs
 	pr.BrokerDeliveriesPerSec = float64(after.delivered-before.delivered) / secs
 	senderEvents := min(senders, len(r.plan.events))
-	pr.BrokerPublishesBound = float64(senderEvents*len(r.nodes)) / r.cfg.Tick.Seconds()
+	pr.BrokerPublishesBound = float64(senderEvents*min(senders/max(senderEvents, 1), len(r.nodes))) / r.cfg.Tick.Seconds()
 	pr.ClientSendsPerSec = float64(senders) * (r.cfg.CursorHz + r.cfg.ActionHz)
 	if brokerDone != nil {
 		<-brokerDone

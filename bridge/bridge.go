@@ -133,6 +133,7 @@ type Stats struct {
 	DroppedOwn     uint64 `json:"dropped_own"`     // deliveries dropped because this node sent them
 	Reconnects     uint64 `json:"reconnects"`      // times the connection was restored after an outage
 	Subscriptions  int    `json:"subscriptions"`   // events currently subscribed
+	Ready          bool   `json:"ready"`           // connected, and every subscription declared, bound and consuming
 }
 
 // AMQP is a Bridge over one RabbitMQ connection. Create it with New.
@@ -350,7 +351,7 @@ func (b *AMQP) read(s *sub, deliveries <-chan amqp.Delivery) {
 // Stats returns the current counters.
 func (b *AMQP) Stats() Stats {
 	b.mu.Lock()
-	connected, n := b.connected, len(b.subs)
+	connected, n, ready := b.connected, len(b.subs), b.readyLocked()
 	b.mu.Unlock()
 	return Stats{
 		Connected:      connected,
@@ -360,6 +361,7 @@ func (b *AMQP) Stats() Stats {
 		DroppedOwn:     b.droppedOwn.Load(),
 		Reconnects:     b.reconnects.Load(),
 		Subscriptions:  n,
+		Ready:          ready,
 	}
 }
 

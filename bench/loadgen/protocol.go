@@ -90,7 +90,9 @@ type Phase struct {
 	ActionSame  *hdrhistogram.Snapshot `json:"action_same"`
 	ActionCross *hdrhistogram.Snapshot `json:"action_cross"`
 	// ReceiveLag is receipt time minus the batch's ts (server clock, same
-	// machine), microseconds: when it grows, the worker is falling behind.
+	// machine), microseconds, for batches built on the receiver's own node
+	// (others also carry the broker's delay): when it grows, the worker is
+	// falling behind.
 	ReceiveLag *hdrhistogram.Snapshot `json:"receive_lag"`
 
 	CursorsSent      uint64  `json:"cursors_sent"`

@@ -195,7 +195,9 @@ func (sh *shard) message(c *conn, payload []byte) {
 		}
 		return
 	}
-	if m.kind == kindBatch && sh.open {
+	// Only batches built on this member's own node measure the worker's
+	// lag: a batch from another node also carries the broker's delay.
+	if m.kind == kindBatch && sh.open && string(m.node) == c.node {
 		record(sh.ph.lag, sh.now/1e3-m.ts*1e3)
 	}
 }

@@ -154,7 +154,7 @@ func TestCursorsAndLag(t *testing.T) {
 	if v := ph.cursorCross.Max(); v < 2990 || v > 3010 {
 		t.Fatalf("cursor latency %d µs, want 3000", v)
 	}
-	if v := ph.lag.Max(); v < 995 || v > 1005 {
-		t.Fatalf("lag %d µs, want 1000", v)
+	if n := ph.lag.TotalCount(); n != 0 {
+		t.Fatalf("a batch from another node counted as receive lag (%d): it carries the broker's delay", n)
 	}
 }
