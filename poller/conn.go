@@ -21,8 +21,10 @@ var ErrClosed = errors.New("poller: connection closed")
 
 // Close codes the poller sends itself, for framing faults (RFC 6455).
 const (
-	closeProtocolError = 1002
-	closeTooBig        = 1009
+	closeProtocolError  = 1002
+	closeInvalidPayload = 1007
+	closeTooBig         = 1009
+	closeTryAgainLater  = 1013
 )
 
 // Conn is one upgraded WebSocket connection. It parses the client's frames
@@ -30,13 +32,21 @@ const (
 // frames and judges text frames before the caller sees them, and the relay
 // must refuse both with its own close codes.
 type Conn struct {
-	nb       net.Conn // the nbio connection; a fake in tests
-	maxFrame int
-	grace    time.Duration
-	after    func(time.Duration, func()) // runs a function later (nbio's timer)
-	handler  Handler
+	nb         net.Conn // the nbio connection; a fake in tests
+	maxFrame   int
+	maxPending int
+	grace      time.Duration
+	after      func(time.Duration, func()) // runs a function later (nbio's timer)
+	handler    Handler
 
-	// Owned by the event loop (Parse runs there).
+	// mu guards the parse state. Parse runs on the event loop and Start on
+	// the handler pool; they never run at once, and neither runs
+	// handler.OnClose under it.
+	mu        sync.Mutex
+	ready     bool   // Start has run: frames go to the handler
+	held      []byte // bytes that arrived before Start
+	early     bool   // the socket closed before Start
+	earlyErr  error
 	partial   []byte // an incomplete frame, copied out of the loop's buffer
 	inMessage bool   // a fragmented data message is open
 	text      bool   // ... and it is a text message
@@ -47,9 +57,11 @@ type Conn struct {
 	closed   sync.Once
 }
 
-// Upgrade completes the WebSocket handshake for r and hands the
-// connection's frames to h. The caller has already checked the request
-// (CheckHandshake) and everything else that decides whether to accept.
+// Upgrade completes the WebSocket handshake for r. The caller has already
+// checked the request (CheckHandshake) and everything else that decides
+// whether to accept. Frames reach h only after the caller calls Start, so
+// that it can finish setting up (and write its first frame) before the
+// first message or the close arrives.
 func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, h Handler) (*Conn, error) {
 	res, ok := w.(*nbhttp.Response)
 	if !ok || res.Parser == nil {
@@ -69,7 +81,7 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, h Handler) (*Co
 	if _, _, err := res.Hijack(); err != nil {
 		return nil, err
 	}
-	c := &Conn{nb: nb, maxFrame: s.cfg.MaxFrame, grace: s.cfg.CloseGrace, handler: h,
+	c := &Conn{nb: nb, maxFrame: s.cfg.MaxFrame, maxPending: s.cfg.MaxPending, grace: s.cfg.CloseGrace, handler: h,
 		after: func(d time.Duration, f func()) { s.engine.AfterFunc(d, f) }}
 	c.lastRead.Store(time.Now().UnixNano())
 	// From here on the event loop hands this connection's bytes to c: the
@@ -123,9 +135,43 @@ func acceptKey(key string) string {
 // UnderlayerConn is for nbhttp's ParserCloser.
 func (c *Conn) UnderlayerConn() net.Conn { return c.nb }
 
-// CloseAndClean is called once by nbhttp when the socket is gone, on
-// whichever goroutine closed it, so it leaves the event loop's fields alone.
+// maxHeld bounds what a client may send before Start; real clients wait
+// for the 101 and the first frame.
+const maxHeld = 64 << 10
+
+// Start hands the connection's frames, from the first, to its handler. If
+// the socket closed in the meantime, the handler's OnClose runs instead.
+func (c *Conn) Start() {
+	c.mu.Lock()
+	c.ready = true
+	if c.early {
+		c.mu.Unlock()
+		c.finish(c.earlyErr)
+		return
+	}
+	held := c.held
+	c.held = nil
+	err := c.parseLocked(held)
+	c.mu.Unlock()
+	if err != nil {
+		_ = c.nb.Close()
+	}
+}
+
+// CloseAndClean is called once by nbhttp when the socket is gone, on the
+// handler pool.
 func (c *Conn) CloseAndClean(err error) {
+	c.mu.Lock()
+	if !c.ready {
+		c.early, c.earlyErr = true, err
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.finish(err)
+}
+
+func (c *Conn) finish(err error) {
 	c.closed.Do(func() {
 		c.closing.Store(true)
 		c.handler.OnClose(c, err)
@@ -189,6 +235,9 @@ func (c *Conn) Ping() error { return c.WriteFrame(pingFrame) }
 func (c *Conn) CloseWith(code int, reason string) {
 	if !c.closing.CompareAndSwap(false, true) {
 		return
+	}
+	if reason == "" {
+		reason = "closing" // every close frame says why
 	}
 	if err := c.write(closeFrame(code, reason)); err != nil {
 		_ = c.nb.Close()

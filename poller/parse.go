@@ -15,6 +15,20 @@ var errClosing = errors.New("poller: closing")
 // read, and hands data frames to the handler. data belongs to the loop and
 // is only valid during the call; masked payloads are unmasked in place.
 func (c *Conn) Parse(data []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.ready {
+		if len(c.held)+len(data) > maxHeld {
+			return errors.New("poller: client sent too much before its welcome")
+		}
+		c.held = append(c.held, data...)
+		return nil
+	}
+	return c.parseLocked(data)
+}
+
+// parseLocked parses data; c.mu is held.
+func (c *Conn) parseLocked(data []byte) error {
 	if len(c.partial) > 0 {
 		c.partial = append(c.partial, data...)
 		data = c.partial
@@ -132,6 +146,9 @@ func (c *Conn) dataFrame(op byte, fin bool, payload []byte) error {
 func (c *Conn) control(op byte, payload []byte) error {
 	switch op {
 	case opPingCode:
+		if c.Pending() > c.maxPending {
+			return c.fail(closeTryAgainLater, "slow consumer: pings come faster than the pongs can be sent")
+		}
 		if !c.closing.Load() {
 			f := make([]byte, 2, 2+len(payload))
 			f[0], f[1] = finBit|opPong, byte(len(payload))
@@ -150,22 +167,22 @@ func (c *Conn) control(op byte, payload []byte) error {
 // ends the connection.
 func (c *Conn) peerClosed(payload []byte) error {
 	if c.closing.CompareAndSwap(false, true) {
-		code := 1000
+		code, reason := 1000, "closing"
 		switch {
 		case len(payload) == 1:
-			code = closeProtocolError
+			code, reason = closeProtocolError, "close frame with a one-byte payload"
 		case len(payload) >= 2:
-			if got := int(binary.BigEndian.Uint16(payload)); !validCloseCode(got) || !utf8.Valid(payload[2:]) {
-				code = closeProtocolError
-			} else {
+			got := int(binary.BigEndian.Uint16(payload))
+			switch {
+			case !validCloseCode(got):
+				code, reason = closeProtocolError, fmt.Sprintf("invalid close code %d", got)
+			case !utf8.Valid(payload[2:]):
+				code, reason = closeInvalidPayload, "close reason is not UTF-8"
+			default:
 				code = got
 			}
 		}
-		if len(payload) == 0 {
-			_ = c.write([]byte{finBit | opClose, 0})
-		} else {
-			_ = c.write(closeFrame(code, ""))
-		}
+		_ = c.write(closeFrame(code, reason))
 	}
 	_ = c.nb.Close()
 	return errClosing

@@ -40,8 +40,8 @@ func (l *frameLog) OnClose(*Conn, error) { l.closes++ }
 
 func newTestConn() (*Conn, *fakeSocket, *frameLog) {
 	sock, log := &fakeSocket{}, &frameLog{}
-	c := &Conn{nb: sock, maxFrame: 64, grace: time.Second, handler: log,
-		after: func(time.Duration, func()) {}}
+	c := &Conn{nb: sock, maxFrame: 64, maxPending: 1 << 20, grace: time.Second, handler: log,
+		after: func(time.Duration, func()) {}, ready: true}
 	return c, sock, log
 }
 
@@ -163,6 +163,63 @@ func TestCloseWithSendsOneCloseFrameAndIgnoresLaterData(t *testing.T) {
 	}
 	if len(log.frames) != 0 {
 		t.Fatalf("data after our close reached the handler: %q", log.frames)
+	}
+}
+
+func TestFramesBeforeStartWaitForIt(t *testing.T) {
+	c, _, log := newTestConn()
+	c.ready = false
+	_ = c.Parse(clientFrame(0x82, []byte("early")))
+	if len(log.frames) != 0 {
+		t.Fatalf("a frame reached the handler before Start: %q", log.frames)
+	}
+	c.Start()
+	_ = c.Parse(clientFrame(0x82, []byte("later")))
+	if !equal(log.frames, []string{"b:early", "b:later"}) {
+		t.Fatalf("frames %q, want early then later", log.frames)
+	}
+}
+
+func TestCloseBeforeStartReachesTheHandlerAfterIt(t *testing.T) {
+	c, _, log := newTestConn()
+	c.ready = false
+	c.CloseAndClean(nil)
+	if log.closes != 0 {
+		t.Fatal("OnClose ran before Start")
+	}
+	c.Start()
+	c.CloseAndClean(nil)
+	if log.closes != 1 {
+		t.Fatalf("OnClose ran %d times, want once", log.closes)
+	}
+}
+
+func TestInvalidPeerCloseIsAnsweredWithAReason(t *testing.T) {
+	for _, tc := range []struct {
+		payload []byte
+		code    int
+	}{
+		{[]byte{0x03}, closeProtocolError},
+		{binary.BigEndian.AppendUint16(nil, 999), closeProtocolError},
+		{binary.BigEndian.AppendUint16(nil, 1005), closeProtocolError},
+		{append(binary.BigEndian.AppendUint16(nil, 1000), 0xff), closeInvalidPayload},
+	} {
+		c, sock, _ := newTestConn()
+		_ = c.Parse(clientFrame(0x88, tc.payload))
+		out := sock.out.Bytes()
+		if closeCode(out) != tc.code || len(out) <= 4 {
+			t.Errorf("close %x answered with %x, want code %d and a reason", tc.payload, out, tc.code)
+		}
+	}
+}
+
+func TestPingFloodIsClosedAsSlowConsumer(t *testing.T) {
+	c, sock, _ := newTestConn()
+	c.maxPending = 100
+	c.pending.Store(101)
+	_ = c.Parse(clientFrame(0x89, []byte("p")))
+	if got := closeCode(sock.out.Bytes()); got != closeTryAgainLater {
+		t.Fatalf("close code %d, want %d", got, closeTryAgainLater)
 	}
 }
 

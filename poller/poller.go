@@ -40,6 +40,16 @@ type Config struct {
 	// HandshakeTimeout closes sockets that have not finished an HTTP
 	// request in this time. Default: 10s.
 	HandshakeTimeout time.Duration
+	// MaxRequestHead caps the bytes of an HTTP request (line, headers and
+	// body) buffered before it completes; a longer one is dropped.
+	// Default: 64 KiB.
+	MaxRequestHead int
+	// MaxPending caps a connection's unsent output; a peer that makes the
+	// poller answer (pongs) past it is closed with 1013. Default: 1 MiB.
+	MaxPending int
+	// HandlerWorkers is the size of the pool that runs HTTP handlers.
+	// Default: 4 per CPU.
+	HandlerWorkers int
 	// CloseGrace is how long a connection closed with CloseWith waits for
 	// the peer's close frame before the socket is closed. Default: 2s.
 	CloseGrace time.Duration
@@ -65,6 +75,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.MaxRequestHead <= 0 {
+		c.MaxRequestHead = 64 << 10
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = 1 << 20
+	}
+	if c.HandlerWorkers <= 0 {
+		c.HandlerWorkers = 4 * runtime.NumCPU()
 	}
 	if c.CloseGrace <= 0 {
 		c.CloseGrace = 2 * time.Second
@@ -95,6 +114,9 @@ type Server struct {
 
 	mu   sync.Mutex
 	addr string
+	ln   net.Listener // bound by Start before nbio starts, handed to it by listen
+
+	handlers *executor // runs HTTP handlers and close jobs
 
 	// Upgraded sockets whose handshake deadline is cleared once more; see
 	// clearAgain.
@@ -110,7 +132,7 @@ var setLoggerOnce sync.Once
 // New builds a server; Start starts it.
 func New(cfg Config) *Server {
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, stop: make(chan struct{})}
+	s := &Server{cfg: cfg, stop: make(chan struct{}), handlers: newExecutor(cfg.HandlerWorkers)}
 	setLoggerOnce.Do(func() { useSlog(cfg.Logger) })
 
 	s.engine = nbhttp.NewEngine(nbhttp.Config{
@@ -122,10 +144,15 @@ func New(cfg Config) *Server {
 		ReadBufferSize:     cfg.ReadBufferSize,
 		MaxWriteBufferSize: cfg.MaxWriteBuffer,
 		KeepaliveTime:      cfg.HandshakeTimeout,
-		// Handlers are short and never block, so they run on the event
-		// loop itself: no task pool, no goroutine per message, and a
-		// connection's frames are handled strictly in order.
-		ServerExecutor: func(f func()) { f() },
+		ReadLimit:          cfg.MaxRequestHead,
+		MaxHTTPBodySize:    cfg.MaxRequestHead,
+		// HTTP handlers (the upgrade with its token check) and close jobs
+		// run on a small fixed pool, never on the event loop: nbhttp runs
+		// a close job while it holds its parser's lock, and a job run in
+		// line would take that lock again and stall the loop for good.
+		// WebSocket frames do not go through it: Conn.Parse runs on the
+		// event loop, in order, with no goroutine per message.
+		ServerExecutor: s.handlers.run,
 		Listen:         s.listen,
 	})
 	s.engine.OnWrittenSize(onWritten)
@@ -133,22 +160,34 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// listen records the bound address so that port 0 can be reported.
+// listen hands nbio the listener Start bound.
 func (s *Server) listen(network, addr string) (net.Listener, error) {
-	ln, err := net.Listen(network, addr)
-	if err != nil {
-		return nil, err
-	}
 	s.mu.Lock()
-	s.addr = ln.Addr().String()
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil, errors.New("poller: listener already used")
+	}
+	ln := s.ln
+	s.ln = nil
 	return ln, nil
 }
 
 // Start opens the listener and starts the event loops.
 func (s *Server) Start() error {
-	if err := s.engine.Start(); err != nil {
+	// Bind first: nbio hangs in its own clean-up when its listener fails
+	// after the event loops started.
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
 		return fmt.Errorf("poller: listen on %s: %w (is another process using the port? pick another with -addr)", s.cfg.Addr, err)
+	}
+	s.mu.Lock()
+	s.ln, s.addr = ln, ln.Addr().String()
+	s.mu.Unlock()
+	s.handlers.start()
+	if err := s.engine.Start(); err != nil {
+		_ = ln.Close()
+		s.handlers.stop()
+		return fmt.Errorf("poller: start event loops: %w", err)
 	}
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.clearDeadlines() }()
@@ -211,6 +250,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		s.engine.Stop()
 	}
+	s.handlers.stop()
 	return err
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"net/http"
 	"sync"
 	"testing"
@@ -32,7 +33,9 @@ func startEcho(t *testing.T, cfg Config) *Server {
 			http.Error(w, msg, status)
 			return
 		}
-		_, _ = s.Upgrade(w, r, echoHandler{})
+		if c, err := s.Upgrade(w, r, echoHandler{}); err == nil {
+			c.Start()
+		}
 	})
 	s = New(cfg)
 	if err := s.Start(); err != nil {
@@ -82,6 +85,53 @@ func TestUpgradedConnectionsOutliveTheHandshakeTimeout(t *testing.T) {
 			t.Fatalf("conn %d dropped after the handshake timeout: %q %v", i, got, err)
 		}
 		_ = c.Close()
+	}
+}
+
+func TestStartFailsFastWhenThePortIsTaken(t *testing.T) {
+	s := startEcho(t, Config{})
+	other := New(Config{Addr: s.Addr(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	done := make(chan error, 1)
+	go func() { done <- other.Start() }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "-addr") {
+			t.Fatalf("Start on a taken port: %v, want an error naming -addr", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Start hangs when the port is taken")
+	}
+}
+
+// Regression: with handlers run on the event loop, a request with
+// Connection: close made nbhttp run its close job under its parser's lock,
+// in line, and the loop stalled for every socket it served.
+func TestConnectionCloseRequestsDoNotStallTheLoop(t *testing.T) {
+	s := startEcho(t, Config{Loops: 1})
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	for i := range 50 {
+		resp, err := client.Get("http://" + s.Addr() + "/plain")
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
+
+func TestOversizedRequestHeadIsDropped(t *testing.T) {
+	s := startEcho(t, Config{MaxRequestHead: 4096})
+	c, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 64<<10)))
+	if _, err := io.ReadAll(c); err != nil {
+		if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
+			t.Fatal("an oversized request head was still being buffered")
+		}
 	}
 }
 

@@ -74,6 +74,9 @@ func (s *Server) authenticate(r *http.Request, event string) (identity, *httpErr
 // tokenOf finds the token in the query or the Authorization header; both may
 // be given only if they agree.
 func tokenOf(r *http.Request) (string, *httpError) {
+	if len(r.URL.Query()["token"]) > 1 {
+		return "", refuse(http.StatusUnauthorized, "more than one token in the query: send one")
+	}
 	query := r.URL.Query().Get("token")
 	var header string
 	if h := r.Header.Get("Authorization"); h != "" {

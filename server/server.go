@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -81,6 +82,7 @@ func New(cfg Config) (*Server, error) {
 		// nbio's own cap only backs up MaxPending, which workers enforce
 		// with a close frame before nbio would have to drop anyone.
 		MaxWriteBuffer: 2*cfg.MaxPending + 1<<20,
+		MaxPending:     cfg.MaxPending,
 		Logger:         cfg.Logger,
 	})
 	return srv, nil
@@ -166,6 +168,10 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request, eventID strin
 		http.Error(w, "origin not allowed: add it to -allowed-origins", http.StatusForbidden)
 		return
 	}
+	if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+		http.Error(w, "malformed query string: "+err.Error(), http.StatusBadRequest)
+		return
+	}
 	id, herr := srv.authenticate(r, eventID)
 	if herr != nil {
 		http.Error(w, herr.msg, herr.status)
@@ -189,6 +195,7 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request, eventID strin
 	s.conn = c
 	srv.sessions.add(s)
 	srv.registry.join(s)
+	c.Start()
 }
 
 // serveEvents routes /v1/events/{event}/ws, cutting the event ID out of the

@@ -30,8 +30,9 @@ type session struct {
 	expires time.Time // token expiry; zero in open mode
 
 	// Owned by the connection's event loop.
-	frag    []byte // a fragmented message being reassembled
-	limiter tokenBucket
+	frag      []byte // a fragmented message being reassembled
+	fragments int    // frames in it so far
+	limiter   tokenBucket
 
 	// Owned by the event's worker.
 	index int
@@ -49,6 +50,9 @@ func (s *session) welcome(members []string) {
 	_ = s.conn.WriteFrame(poller.PrepareFrame(buf))
 }
 
+// maxFragments is the most frames one client message may come in.
+const maxFragments = 64
+
 // OnFrame handles one data frame. It runs on the connection's event loop.
 func (s *session) OnFrame(c *poller.Conn, binary, fin bool, data []byte) {
 	if !binary {
@@ -61,12 +65,19 @@ func (s *session) OnFrame(c *poller.Conn, binary, fin bool, data []byte) {
 			s.close(CloseTooBig, fmt.Sprintf("message over %d bytes", max))
 			return
 		}
+		// Empty fragments cost nothing against the size cap; without a
+		// count a client could keep one message open forever.
+		if s.fragments++; s.fragments > maxFragments {
+			s.close(ClosePolicyViolation, fmt.Sprintf("message in more than %d fragments", maxFragments))
+			return
+		}
 		s.frag = append(s.frag, data...)
 		if !fin {
 			return
 		}
 		data, s.frag = s.frag, nil
 	}
+	s.fragments = 0
 	s.handleMessage(data, time.Now())
 }
 

@@ -45,7 +45,7 @@ func join(args []string) error {
 	u.RawQuery = q.Encode()
 	conn, resp, err := websocket.DefaultDialer.Dial(u.String(), nil)
 	if err != nil {
-		return dialError(u.String(), resp, err)
+		return dialError(redacted(u), resp, err)
 	}
 	defer conn.Close()
 
@@ -68,6 +68,16 @@ func join(args []string) error {
 		}
 		return nil
 	}
+}
+
+// redacted is u for messages: the token is a credential.
+func redacted(u url.URL) string {
+	q := u.Query()
+	if q.Has("token") {
+		q.Set("token", "REDACTED")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }
 
 func dialError(u string, resp *http.Response, err error) error {
