@@ -54,7 +54,7 @@ var Presets = map[string]Config{
 		Tick: 50 * time.Millisecond, DialRate: 4_000, Hold: 60 * time.Second},
 	"saturate": {Conns: 20_000, EventSize: 50, CursorHz: 10, ActionHz: 1,
 		Tick: 50 * time.Millisecond, DialRate: 4_000, Hold: 15 * time.Second,
-		Steps: []int{100, 200, 400, 800, 1600, 3200}, StepLimit: 250 * time.Millisecond},
+		Steps: []int{10, 25, 50, 100, 200, 400, 800, 1600}, StepLimit: 250 * time.Millisecond},
 	"many-events": {Conns: 75_000, MixerMin: 5, MixerMax: 10, Senders: 1_000, CursorHz: 5, ActionHz: 0.5,
 		Tick: 50 * time.Millisecond, DialRate: 4_000, Hold: 60 * time.Second},
 }

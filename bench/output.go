@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
+	"strings"
 )
 
 // writeReport writes out.json and out.html.
@@ -41,6 +43,23 @@ func compare(relay, base *Run) *Comparison {
 	return c
 }
 
+// causes prints a cause -> count map, sorted, or "none".
+func causes(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
 // ratioText prints a ratio, or n/a when either side measured nothing.
 func ratioText(r float64) string {
 	if r == 0 {
@@ -61,7 +80,7 @@ func printSummary(w io.Writer, r *Report, out string) {
 	for _, run := range r.Runs {
 		t := run.Totals
 		fmt.Fprintf(w, "\n%s\n", run.Label)
-		fmt.Fprintf(w, "  connections held %d of %d, failed %d %v, dropped %v\n", t.ConnsHeld, t.ConnsTarget, t.ConnsFailed, t.FailedByCause, t.DroppedByCause)
+		fmt.Fprintf(w, "  connections held %d of %d; failed %d (%s); dropped (%s)\n", t.ConnsHeld, t.ConnsTarget, t.ConnsFailed, causes(t.FailedByCause), causes(t.DroppedByCause))
 		fmt.Fprintf(w, "  handshakes %.0f/s; memory per connection: RSS %.0f B, heap %.0f B; kernel per socket: buffers %.0f B, slab %.0f B; goroutines flat: %v\n",
 			t.HandshakesPerSec, t.RSSPerConnBytes, t.HeapPerConnBytes, t.KernelBytesPerSocket, t.KernelSlabPerSocket, t.GoroutinesFlat)
 		fmt.Fprintf(w, "  CPU seconds: relay %.1f, load workers %.1f\n", t.RelayCPUSeconds, t.WorkerCPUSeconds)

@@ -20,7 +20,7 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, bar bool, total int, label string) *progress {
-	p := &progress{w: w, total: total, label: label, start: time.Now()}
+	p := &progress{w: w, total: total, label: label, start: time.Now(), last: time.Now()}
 	if bar {
 		p.bar = progressbar.NewOptions(total,
 			progressbar.OptionSetWriter(w),

@@ -372,6 +372,7 @@ func (r *runner) phases(ctx context.Context) error {
 			fmt.Fprintf(r.log, "%s: %d senders: p99 cursor %.1f ms, action %.1f ms, %.0f frames/s\n",
 				r.target, senders, worstP99(pr, "cursor"), worstP99(pr, "action"), pr.FramesPerSec)
 			if worstP99(pr, "") > float64(r.cfg.StepLimit.Milliseconds()) {
+				fmt.Fprintf(r.log, "%s: p99 passed %v at %d senders; the last step under it is the capacity figure\n", r.target, r.cfg.StepLimit, senders)
 				break
 			}
 		}
@@ -621,6 +622,7 @@ func (r *runner) sample(ctx context.Context) {
 				s.HeapBytes += st.HeapAlloc
 				s.Goroutines += st.Goroutines
 				nr := &r.result.Nodes[i]
+				nr.FramesOut = st.FramesOut
 				if int(st.Conns) >= nr.PeakConns && st.Conns > 0 {
 					nr.PeakConns, nr.RSSBytes, nr.HeapBytes, nr.Goroutines = int(st.Conns), rss, st.HeapAlloc, st.Goroutines
 				}
