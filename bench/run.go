@@ -1,13 +1,16 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -264,9 +267,38 @@ func (r *runner) teardown() {
 	for _, n := range r.nodes {
 		n.stop()
 	}
-	if r.logDir != "" {
-		_ = os.RemoveAll(r.logDir)
+	if r.logDir == "" {
+		return
 	}
+	// Keep the processes' logs when any of them warned: they are how a
+	// broken run is explained.
+	if warned := logsWithWarnings(r.logDir); len(warned) > 0 {
+		fmt.Fprintf(r.log, "%s: logs with warnings kept in %s: %s\n", r.target, r.logDir, strings.Join(warned, ", "))
+		return
+	}
+	_ = os.RemoveAll(r.logDir)
+}
+
+// logsWithWarnings names the logs in dir that hold a warning or an error.
+func logsWithWarnings(dir string) []string {
+	entries, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			// Bench nodes run in open mode on purpose; that warning says
+			// nothing about the run.
+			if (bytes.Contains(line, []byte("level=WARN")) || bytes.Contains(line, []byte("level=ERROR"))) &&
+				!bytes.Contains(line, []byte("OPEN mode")) {
+				out = append(out, e.Name())
+				break
+			}
+		}
+	}
+	return out
 }
 
 // ramp dials every connection and waits until every worker has tried all
