@@ -362,3 +362,24 @@ func TestDecodeAllocs(t *testing.T) {
 		}
 	}
 }
+
+func TestSkipStepsOverOneValue(t *testing.T) {
+	// [1, "ab"] followed by true: Skip from 0 lands on the true.
+	b := []byte{0x92, 0x01, 0xa2, 'a', 'b', 0xc3}
+	next, err := Skip(b, 0, MaxDepth)
+	if err != nil || next != 5 {
+		t.Fatalf("Skip = %d, %v; want 5", next, err)
+	}
+	if next, err := Skip(b, 5, MaxDepth); err != nil || next != 6 {
+		t.Fatalf("Skip at the last value = %d, %v; want 6", next, err)
+	}
+	if _, err := Skip(b, 6, MaxDepth); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("Skip past the end: %v, want ErrMalformed", err)
+	}
+	if _, err := Skip([]byte{0x91, 0x91, 0x01}, 0, 1); !errors.Is(err, ErrTooDeep) {
+		t.Fatalf("Skip of [[1]] with depth 1: %v, want ErrTooDeep", err)
+	}
+	if _, err := Skip([]byte{0xdd, 0xff, 0xff, 0xff, 0xff, 0x01}, 0, MaxDepth); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("Skip of an impossible count: %v, want ErrMalformed", err)
+	}
+}

@@ -34,6 +34,16 @@ func Validate(b []byte, maxDepth int) error {
 	return nil
 }
 
+// Skip checks the value that starts at b[i] like Validate does (every length
+// within b, nesting at most maxDepth) and returns the offset just past it:
+// for readers that walk a frame and step over the values they do not need.
+func Skip(b []byte, i, maxDepth int) (int, error) {
+	if i < 0 || i >= len(b) {
+		return 0, errBeyond
+	}
+	return skip(b, i, maxDepth)
+}
+
 // skip checks the value that starts at b[i] and returns the offset just past
 // it. depth is how many more levels of arrays and maps may open. Recursion is
 // bounded by depth, and every value consumes at least one byte, so the walk

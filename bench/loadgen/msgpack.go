@@ -139,42 +139,17 @@ func readFloat(b []byte, i int) (v float64, next int, err error) {
 	return float64(n), next, err
 }
 
-// skipValue returns the offset just past the value at b[i]. depth is how
-// many more levels of arrays and maps may open. Each value takes at least
-// one byte, so counts larger than what remains fail at once, and the walk is
-// bounded by len(b) whatever the headers claim.
+// skipValue returns the offset just past the value at b[i], with the
+// codec's bounded walk: counts larger than what remains fail at once.
 func skipValue(b []byte, i, depth int) (int, error) {
-	k, hdr, n, err := head(b, i)
+	next, err := codec.Skip(b, i, depth)
 	if err != nil {
-		return 0, err
-	}
-	i += hdr
-	rest := len(b) - i
-	switch k {
-	case kindBytes:
-		if n > rest {
-			return 0, errShort
+		if errors.Is(err, codec.ErrTooDeep) {
+			return 0, errDeep
 		}
-		return i + n, nil
-	case kindMap:
-		if n > rest/2 {
-			return 0, errShort
-		}
-		n *= 2
-	default:
-		if n > rest {
-			return 0, errShort
-		}
+		return 0, errShort
 	}
-	if depth <= 0 {
-		return 0, errDeep
-	}
-	for ; n > 0; n-- {
-		if i, err = skipValue(b, i, depth-1); err != nil {
-			return 0, err
-		}
-	}
-	return i, nil
+	return next, nil
 }
 
 // What follows a value's header.
