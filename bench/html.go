@@ -213,10 +213,17 @@ func newHTMLPhase(p *PhaseResult) htmlPhase {
 	if lag, ok := p.Latency["receive_lag"]; ok {
 		h.ReceiveLagP99 = fmtMS(lag.P99)
 	}
+	// Kinds with no samples (cross-node on one node, actions in an idle
+	// hold) are left out rather than shown as zeros that look measured.
 	for _, k := range orderedKinds(p.Latency) {
-		h.Latency = append(h.Latency, latencyRow{Kind: k, Percentiles: p.Latency[k]})
+		if p.Latency[k].Count > 0 {
+			h.Latency = append(h.Latency, latencyRow{Kind: k, Percentiles: p.Latency[k]})
+		}
 	}
 	for _, k := range orderedKinds(p.Histograms) {
+		if pc, ok := p.Latency[k]; ok && pc.Count == 0 {
+			continue
+		}
 		title := k
 		if pc, ok := p.Latency[k]; ok {
 			title = fmt.Sprintf("%s: p50 %s, p99 %s ms", k, fmtMS(pc.P50), fmtMS(pc.P99))

@@ -83,7 +83,7 @@ func printSummary(w io.Writer, r *Report, out string) {
 		fmt.Fprintf(w, "  connections held %d of %d; failed %d (%s); dropped (%s)\n", t.ConnsHeld, t.ConnsTarget, t.ConnsFailed, causes(t.FailedByCause), causes(t.DroppedByCause))
 		fmt.Fprintf(w, "  handshakes %.0f/s; memory per connection: RSS %.0f B, heap %.0f B; kernel per socket: buffers %.0f B, slab %.0f B; goroutines flat: %v\n",
 			t.HandshakesPerSec, t.RSSPerConnBytes, t.HeapPerConnBytes, t.KernelBytesPerSocket, t.KernelSlabPerSocket, t.GoroutinesFlat)
-		fmt.Fprintf(w, "  CPU seconds: relay %.1f, load workers %.1f\n", t.RelayCPUSeconds, t.WorkerCPUSeconds)
+		fmt.Fprintf(w, "  CPU seconds over the whole run: relay %.1f, load workers %.1f\n", t.RelayCPUSeconds, t.WorkerCPUSeconds)
 		for _, n := range run.Nodes {
 			fmt.Fprintf(w, "  node %s: peak %d conns, RSS %.1f MiB (idle %.1f), %.0f B/conn, goroutines %d (idle %d)\n",
 				n.ID, n.PeakConns, float64(n.RSSBytes)/(1<<20), float64(n.IdleRSSBytes)/(1<<20), n.RSSPerConnBytes, n.Goroutines, n.IdleGoroutines)
@@ -98,8 +98,12 @@ func printSummary(w io.Writer, r *Report, out string) {
 				}
 				fmt.Fprintf(w, "    %-13s n=%-8d p50 %7.2f  p90 %7.2f  p99 %7.2f  p99.9 %7.2f  max %7.2f ms\n", k, l.Count, l.P50, l.P90, l.P99, l.P999, l.Max)
 			}
-			fmt.Fprintf(w, "    broker %.0f publishes/s (bound %.0f), %.0f deliveries/s; clients send %.0f/s; workers %.1f CPU-s, %d missed slots\n",
-				p.BrokerPublishesPerSec, p.BrokerPublishesBound, p.BrokerDeliveriesPerSec, p.ClientSendsPerSec, p.WorkerCPUSeconds, p.MissedSlots)
+			if run.Broker != nil || p.BrokerPublishesPerSec > 0 {
+				fmt.Fprintf(w, "    broker %.0f publishes/s (bound %.0f), %.0f deliveries/s; clients send %.0f/s\n",
+					p.BrokerPublishesPerSec, p.BrokerPublishesBound, p.BrokerDeliveriesPerSec, p.ClientSendsPerSec)
+			}
+			fmt.Fprintf(w, "    in this phase: relay %.1f CPU-s, load workers %.1f CPU-s, %d missed send slots\n",
+				p.RelayCPUSeconds, p.WorkerCPUSeconds, p.MissedSlots)
 		}
 		if run.Broker != nil {
 			b := run.Broker

@@ -72,6 +72,7 @@ func Execute(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 	if nodes == 1 {
 		cfg.AMQPURL = "" // one node needs no broker
 	}
+	rep.Flags["amqp"] = redactURL(cfg.AMQPURL)
 	rep.Flags["nodes"] = fmt.Sprint(nodes)
 	rep.Flags["workers"] = fmt.Sprint(workers)
 	fmt.Fprintf(log, "bench %s: %d connections, %d node(s), %d worker(s), open-file limit %d per process\n",
@@ -148,8 +149,9 @@ type runner struct {
 	nextLvl                      []int
 	peak                         []int
 	sockIdle                     uint64
-	sockPeak                     uint64
+	sockPeak                     uint64 // the most socket memory seen
 	sockInuseIdle, sockInusePeak int
+	idleHeap                     []uint64 // per node, before the ramp
 	slabIdle, slabPeak           uint64
 	start                        time.Time
 }
@@ -233,12 +235,14 @@ func (r *runner) idleFigures(ctx context.Context) {
 	r.levels = make([][]Level, len(r.nodes))
 	r.nextLvl = make([]int, len(r.nodes))
 	r.peak = make([]int, len(r.nodes))
+	r.idleHeap = make([]uint64, len(r.nodes))
 	for i, n := range r.nodes {
 		nr := &r.result.Nodes[i]
 		nr.ID, nr.Addr, nr.PID = n.id, n.addr, n.pid()
 		nr.IdleRSSBytes = procRSS(n.pid())
 		if st, err := fetchStats(ctx, n.addr); err == nil {
 			nr.IdleGoroutines = st.Goroutines
+			r.idleHeap[i] = st.HeapAlloc
 		}
 		nr.Levels = []Level{}
 	}
@@ -578,10 +582,12 @@ func (r *runner) finish() {
 		if nr.PeakConns > 0 {
 			growth := float64(nr.RSSBytes) - float64(nr.IdleRSSBytes)
 			nr.RSSPerConnBytes = growth / float64(nr.PeakConns)
-			nr.HeapPerConnBytes = float64(nr.HeapBytes) / float64(nr.PeakConns)
+			// Growth over the idle node, like RSS, so the two compare.
+			heapGrowth := max(float64(nr.HeapBytes)-float64(r.idleHeap[i]), 0)
+			nr.HeapPerConnBytes = heapGrowth / float64(nr.PeakConns)
 			conns += nr.PeakConns
 			rssGrowth += growth
-			heap += float64(nr.HeapBytes)
+			heap += heapGrowth
 		}
 		nr.CPUSeconds = procCPU(nr.PID)
 		t.RelayCPUSeconds += nr.CPUSeconds
@@ -664,8 +670,10 @@ func (r *runner) sample(ctx context.Context) {
 				workerCPU += procCPU(w.pid())
 			}
 			s.SockMemBytes, _ = sockMem()
-			if mem, inuse := sockMem(); inuse > r.sockInusePeak {
-				r.sockPeak, r.sockInusePeak = mem, inuse
+			mem, inuse := sockMem()
+			r.sockPeak = max(r.sockPeak, mem)
+			if inuse > r.sockInusePeak {
+				r.sockInusePeak = inuse
 				r.slabPeak = slabBytes()
 			}
 			secs := now.Sub(lastAt).Seconds()
