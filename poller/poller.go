@@ -138,7 +138,7 @@ func New(cfg Config) *Server {
 	s.engine = nbhttp.NewEngine(nbhttp.Config{
 		Network:            "tcp",
 		Addrs:              []string{cfg.Addr},
-		Handler:            cfg.Handler,
+		Handler:            s.closeLater(cfg.Handler),
 		NPoller:            cfg.Loops,
 		MaxLoad:            cfg.MaxSockets,
 		ReadBufferSize:     cfg.ReadBufferSize,
@@ -158,6 +158,35 @@ func New(cfg Config) *Server {
 	s.engine.OnWrittenSize(onWritten)
 	s.markHandoff()
 	return s
+}
+
+// closeLater serves requests that ask to close the connection (HTTP/1.0,
+// Connection: close) without letting nbhttp close it the moment the handler
+// returns: nbhttp then drops whatever response bytes are still queued, and
+// a client now and then got no answer. The socket is closed a second later
+// instead, by which time the response is on its way; a client that asked
+// to close does so itself as soon as it has the response.
+func (s *Server) closeLater(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !r.Close {
+			h.ServeHTTP(w, r)
+			return
+		}
+		r.Close = false
+		h.ServeHTTP(w, r)
+		res, ok := w.(*nbhttp.Response)
+		if !ok || res.Parser == nil {
+			return
+		}
+		hc, ok := res.Parser.Conn.(*nbhttp.Conn)
+		if !ok {
+			return
+		}
+		nb, ok := hc.Conn.(*nbio.Conn)
+		if _, upgraded := nb.Session().(*Conn); ok && !upgraded {
+			s.engine.AfterFunc(time.Second, func() { _ = nb.Close() })
+		}
+	})
 }
 
 // listen hands nbio the listener Start bound.
