@@ -183,7 +183,10 @@ func (s *Server) closeLater(h http.Handler) http.Handler {
 			return
 		}
 		nb, ok := hc.Conn.(*nbio.Conn)
-		if _, upgraded := nb.Session().(*Conn); ok && !upgraded {
+		if !ok {
+			return
+		}
+		if _, upgraded := nb.Session().(*Conn); !upgraded {
 			s.engine.AfterFunc(time.Second, func() { _ = nb.Close() })
 		}
 	})
