@@ -81,6 +81,30 @@ func skip(b []byte, i, depth int) (int, error) {
 	return i, nil
 }
 
+// Shape says what follows a value's header: payload bytes (str, bin, ext
+// data; none for other scalars, whose bytes count as header), values
+// (array) or key/value pairs (map).
+type Shape uint8
+
+// The shapes Head reports.
+const (
+	ShapeBytes = Shape(classBytes)
+	ShapeArray = Shape(classArray)
+	ShapeMap   = Shape(classMap)
+)
+
+// Head reads the header of the value that starts at b[i]: its shape, the
+// header's length, and n (payload bytes, values or pairs). The header (and
+// a fixed-width scalar entire) lies within b; n is checked against nothing:
+// the caller checks it against what remains before trusting it.
+func Head(b []byte, i int) (shape Shape, hdr int, n uint64, err error) {
+	if i < 0 {
+		return 0, 0, 0, errTruncated
+	}
+	c, hdr, n, err := head(b, i)
+	return Shape(c), hdr, n, err
+}
+
 // head reads the header of the value that starts at b[i]: what follows it,
 // the header's length in bytes, and n (payload bytes, values or pairs). It
 // checks that the header itself, and the whole of a fixed-width scalar, lie

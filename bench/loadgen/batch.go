@@ -51,10 +51,10 @@ func walkMessage(b []byte, m *message, v entryVisitor) error {
 		key, next, err := readStr(b, i)
 		if err != nil {
 			// Not a string key: skip the key and its value.
-			if i, err = skipValue(b, i, maxDepth); err != nil {
+			if i, err = skipValue(b, i, maxDepth-1); err != nil {
 				return err
 			}
-			if i, err = skipValue(b, i, maxDepth); err != nil {
+			if i, err = skipValue(b, i, maxDepth-1); err != nil {
 				return err
 			}
 			continue
@@ -85,7 +85,7 @@ func (m *message) field(b []byte, key string, i int, v entryVisitor) (int, error
 	if (key == "cur" || key == "act") && v != nil && m.kind == kindBatch && m.node != nil {
 		return m.visit(b, i, key == "cur", v)
 	}
-	end, err := skipValue(b, i, maxDepth)
+	end, err := skipValue(b, i, maxDepth-1)
 	if err != nil {
 		return 0, err
 	}
@@ -151,7 +151,7 @@ func (m *message) visit(b []byte, i int, cursors bool, v entryVisitor) (int, err
 		return i + e.i, nil
 	}
 	m.bad = true
-	return skipValue(b, i, maxDepth)
+	return skipValue(b, i, maxDepth-1)
 }
 
 // entries walks a list of entries, "cur" or "act", one at a time.
@@ -191,7 +191,7 @@ func (e *entries) cursor() (user []byte, x, y float64, err error) {
 		y, i, err = readFloat(b, i)
 	}
 	for k := 3; err == nil && k < n; k++ {
-		i, err = skipValue(b, i, maxDepth)
+		i, err = skipValue(b, i, maxDepth-3)
 	}
 	if err != nil {
 		e.left = 0
@@ -215,12 +215,12 @@ func (e *entries) action() (user, d []byte, err error) {
 	}
 	var end int
 	if err == nil {
-		end, err = skipValue(b, i, maxDepth)
+		end, err = skipValue(b, i, maxDepth-3)
 		d = b[i:end:end]
 		i = end
 	}
 	for k := 2; err == nil && k < n; k++ {
-		i, err = skipValue(b, i, maxDepth)
+		i, err = skipValue(b, i, maxDepth-3)
 	}
 	if err != nil {
 		e.left = 0

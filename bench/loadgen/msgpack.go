@@ -17,9 +17,11 @@ var (
 	errDeep  = errors.New("loadgen: msgpack nested too deep")
 )
 
-// maxDepth bounds how deeply skipValue follows arrays and maps, with the
-// same meaning as codec.MaxDepth ([[1]] is 2 deep).
-const maxDepth = codec.MaxDepth
+// maxDepth bounds how deeply a frame may nest, with the meaning of
+// codec.MaxDepth ([[1]] is 2 deep): a batch holds an action's d three levels
+// down (map, act list, entry), so a frame is up to MaxDepth+3 deep. Values
+// skipped inside the map or an entry get the depth left at their level.
+const maxDepth = codec.MaxDepth + 3
 
 // readMapLen reads a map header at b[i].
 func readMapLen(b []byte, i int) (n, next int, err error) {
@@ -152,95 +154,22 @@ func skipValue(b []byte, i, depth int) (int, error) {
 	return next, nil
 }
 
-// What follows a value's header.
+// What follows a value's header (codec.Head's shapes).
 const (
-	kindBytes = iota // n bytes of payload (0 for fixed scalars, whose bytes count as header)
-	kindArray        // n values
-	kindMap          // n key/value pairs
+	kindBytes = int(codec.ShapeBytes) // n bytes of payload (0 for fixed scalars, whose bytes count as header)
+	kindArray = int(codec.ShapeArray) // n values
+	kindMap   = int(codec.ShapeMap)   // n key/value pairs
 )
 
-// head reads the header of the value at b[i]: what follows it, the header's
-// length and n. The header (and a fixed-width scalar entire) lies within b;
-// the caller checks n against what remains.
+// head reads the header of the value at b[i] with the codec's reader: what
+// follows it, the header's length and n. n is known to fit in b's length.
 func head(b []byte, i int) (kind, hdr, n int, err error) {
-	if i < 0 || i >= len(b) {
-		return 0, 0, 0, errShort
-	}
-	t := b[i]
+	shape, hdr, n64, err := codec.Head(b, i)
 	switch {
-	case t <= 0x7f || t >= 0xe0:
-		return kindBytes, 1, 0, nil
-	case t <= 0x8f:
-		return kindMap, 1, int(t & 0x0f), nil
-	case t <= 0x9f:
-		return kindArray, 1, int(t & 0x0f), nil
-	case t <= 0xbf:
-		return kindBytes, 1, int(t & 0x1f), nil
-	}
-	switch t {
-	case 0xc0, 0xc2, 0xc3: // nil, false, true
-		return kindBytes, 1, 0, nil
-	case 0xc4, 0xd9: // bin8, str8
-		return sized(b, i, kindBytes, 1, 0)
-	case 0xc5, 0xda: // bin16, str16
-		return sized(b, i, kindBytes, 2, 0)
-	case 0xc6, 0xdb: // bin32, str32
-		return sized(b, i, kindBytes, 4, 0)
-	case 0xc7: // ext8: length, then a type byte
-		return sized(b, i, kindBytes, 1, 1)
-	case 0xc8: // ext16
-		return sized(b, i, kindBytes, 2, 1)
-	case 0xc9: // ext32
-		return sized(b, i, kindBytes, 4, 1)
-	case 0xca, 0xce, 0xd2: // float32, uint32, int32
-		return fixedWidth(b, i, 4)
-	case 0xcb, 0xcf, 0xd3: // float64, uint64, int64
-		return fixedWidth(b, i, 8)
-	case 0xcc, 0xd0: // uint8, int8
-		return fixedWidth(b, i, 1)
-	case 0xcd, 0xd1: // uint16, int16
-		return fixedWidth(b, i, 2)
-	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext 1, 2, 4, 8, 16: type byte, data
-		return fixedWidth(b, i, 1+1<<(t-0xd4))
-	case 0xdc: // array16
-		return sized(b, i, kindArray, 2, 0)
-	case 0xdd: // array32
-		return sized(b, i, kindArray, 4, 0)
-	case 0xde: // map16
-		return sized(b, i, kindMap, 2, 0)
-	case 0xdf: // map32
-		return sized(b, i, kindMap, 4, 0)
-	}
-	return 0, 0, 0, errType // 0xc1, never used
-}
-
-// fixedWidth is a scalar with width bytes after its type byte.
-func fixedWidth(b []byte, i, width int) (int, int, int, error) {
-	if len(b)-i <= width {
+	case err != nil && i < len(b) && b[i] == 0xc1:
+		return 0, 0, 0, errType // never used
+	case err != nil, n64 > uint64(len(b)): // also keeps int conversion safe on 32-bit
 		return 0, 0, 0, errShort
 	}
-	return kindBytes, 1 + width, 0, nil
-}
-
-// sized reads a big-endian length of size bytes after the type byte at b[i],
-// followed by extra header bytes (an ext's type).
-func sized(b []byte, i, kind, size, extra int) (int, int, int, error) {
-	hdr := 1 + size + extra
-	if len(b)-i < hdr {
-		return 0, 0, 0, errShort
-	}
-	p := b[i+1 : i+1+size]
-	var n uint64
-	switch size {
-	case 1:
-		n = uint64(p[0])
-	case 2:
-		n = uint64(binary.BigEndian.Uint16(p))
-	default:
-		n = uint64(binary.BigEndian.Uint32(p))
-	}
-	if n > uint64(len(b)) { // cannot fit; also keeps int conversion safe on 32-bit
-		return 0, 0, 0, errShort
-	}
-	return kind, hdr, int(n), nil
+	return int(shape), hdr, int(n64), nil
 }
