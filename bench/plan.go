@@ -53,13 +53,17 @@ func makePlan(c Config, addrs []string, workers int) plan {
 	for _, s := range c.Steps {
 		maxSenders = max(maxSenders, s)
 	}
-	// Rank r sends from event r mod events, member r / events: one sender
-	// per event until every event has one.
+	// Rank r sends from event (r*stride) mod events, member r / events: one
+	// sender per event until every event has one. The stride is a prime
+	// that does not divide the event count, so ranks below any step's
+	// sender count land on events all over the layout, and so on every
+	// load worker, not on the first worker's events alone.
+	stride := spreadStride(len(p.events))
 	senderRank := make(map[[2]int]int)
 	for r := 0; r < maxSenders; r++ {
-		e, m := r%len(p.events), r/len(p.events)
+		e, m := (r*stride)%len(p.events), r/len(p.events)
 		if m >= p.events[e] {
-			break
+			continue
 		}
 		senderRank[[2]int{e, m}] = r
 	}
@@ -88,6 +92,17 @@ func makePlan(c Config, addrs []string, workers int) plan {
 		p.workers = append(p.workers, p.conns[from:to])
 	}
 	return p
+}
+
+// spreadStride is a prime that does not divide n (so that r*stride mod n
+// visits every residue), or 1.
+func spreadStride(n int) int {
+	for _, p := range []int{7919, 7907, 7901, 7883} {
+		if n%p != 0 {
+			return p
+		}
+	}
+	return 1
 }
 
 // sourceAddrs are the loopback addresses worker w dials from: 16 of its
