@@ -336,13 +336,9 @@ func TestShutdownClosesWith1001(t *testing.T) {
 	}
 }
 
-func TestStatsEndpoint(t *testing.T) {
-	s := start(t, Config{Node: "base-stats"})
-	alice, _ := join(t, s, "lobby", "alice")
-	alice.next()
-	alice.send(codec.AppendCursor(nil, 1, 2))
-	alice.next()
-	resp, err := http.Get("http://" + s.Addr() + "/v1/stats")
+func fetchStats(t *testing.T, addr string) map[string]any {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/v1/stats")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,6 +346,25 @@ func TestStatsEndpoint(t *testing.T) {
 	var st map[string]any
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		t.Fatal(err)
+	}
+	return st
+}
+
+func TestStatsEndpoint(t *testing.T) {
+	s := start(t, Config{Node: "base-stats"})
+	alice, _ := join(t, s, "lobby", "alice")
+	alice.next()
+	alice.send(codec.AppendCursor(nil, 1, 2))
+	alice.next()
+	// frames_out counts after the writer goroutine's write returns, which
+	// can be just after the client has read the frame: poll briefly.
+	var st map[string]any
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		st = fetchStats(t, s.Addr())
+		if f, _ := st["frames_out"].(float64); f >= 3 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	for _, k := range []string{"node", "conns", "events", "goroutines", "messages_in", "frames_out",
 		"heap_alloc_bytes", "heap_sys_bytes", "broker_published", "broker_delivered"} {
