@@ -85,8 +85,17 @@ func TestClusterEveryUpdateIsItsOwnBrokerMessage(t *testing.T) {
 			t.Fatalf("cursor %d on B: %v", i, entry)
 		}
 	}
+	// The bridge counts a publish when the broker call returns, which can
+	// be after B has the message: poll the counters briefly.
+	deadline := time.Now().Add(5 * time.Second)
+	for a.Stats().BrokerPublished < burst && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if st := a.Stats(); st.BrokerPublished < burst {
 		t.Fatalf("A published %d broker messages, want at least %d (one per update)", st.BrokerPublished, burst)
+	}
+	for b.Stats().BrokerDelivered < burst && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
 	}
 	if st := b.Stats(); st.BrokerDelivered < burst {
 		t.Fatalf("B got %d broker deliveries, want at least %d", st.BrokerDelivered, burst)
