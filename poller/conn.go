@@ -63,20 +63,10 @@ type Conn struct {
 // that it can finish setting up (and write its first frame) before the
 // first message or the close arrives.
 func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, h Handler) (*Conn, error) {
-	res, ok := w.(*nbhttp.Response)
-	if !ok || res.Parser == nil {
-		http.Error(w, "not served by the event loop", http.StatusInternalServerError)
-		return nil, errors.New("poller: response is not nbhttp's")
-	}
-	hc, ok := res.Parser.Conn.(*nbhttp.Conn)
+	res, hc, nb, ok := socketOf(w)
 	if !ok {
 		http.Error(w, "not served by the event loop", http.StatusInternalServerError)
-		return nil, errors.New("poller: connection is not nbhttp's")
-	}
-	nb, ok := hc.Conn.(*nbio.Conn)
-	if !ok {
-		http.Error(w, "not served by the event loop", http.StatusInternalServerError)
-		return nil, errors.New("poller: connection is not nbio's")
+		return nil, errors.New("poller: the request did not come through nbhttp on an nbio connection")
 	}
 	if _, _, err := res.Hijack(); err != nil {
 		return nil, err
@@ -97,6 +87,21 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, h Handler) (*Co
 		return nil, ErrClosed
 	}
 	return c, nil
+}
+
+// socketOf finds, under a response nbhttp handed a handler, the parser's
+// wrapped connection and the nbio socket beneath it.
+func socketOf(w http.ResponseWriter) (*nbhttp.Response, *nbhttp.Conn, *nbio.Conn, bool) {
+	res, ok := w.(*nbhttp.Response)
+	if !ok || res.Parser == nil {
+		return nil, nil, nil, false
+	}
+	hc, ok := res.Parser.Conn.(*nbhttp.Conn)
+	if !ok {
+		return nil, nil, nil, false
+	}
+	nb, ok := hc.Conn.(*nbio.Conn)
+	return res, hc, nb, ok
 }
 
 // CheckHandshake reports what is wrong with r as a WebSocket handshake, as

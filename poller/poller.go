@@ -174,15 +174,7 @@ func (s *Server) closeLater(h http.Handler) http.Handler {
 		}
 		r.Close = false
 		h.ServeHTTP(w, r)
-		res, ok := w.(*nbhttp.Response)
-		if !ok || res.Parser == nil {
-			return
-		}
-		hc, ok := res.Parser.Conn.(*nbhttp.Conn)
-		if !ok {
-			return
-		}
-		nb, ok := hc.Conn.(*nbio.Conn)
+		_, _, nb, ok := socketOf(w)
 		if !ok {
 			return
 		}
