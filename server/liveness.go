@@ -2,6 +2,7 @@ package server
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,8 +15,7 @@ type sessionSet struct {
 		mu  sync.Mutex
 		set map[*session]struct{}
 	}
-	next uint64
-	mu   sync.Mutex
+	next atomic.Uint64 // round-robin shard for the next session
 }
 
 func newSessionSet() *sessionSet {
@@ -27,10 +27,7 @@ func newSessionSet() *sessionSet {
 }
 
 func (ss *sessionSet) add(s *session) {
-	ss.mu.Lock()
-	i := ss.next % sessionShards
-	ss.next++
-	ss.mu.Unlock()
+	i := (ss.next.Add(1) - 1) % sessionShards
 	s.shard = int(i)
 	sh := &ss.shards[i]
 	sh.mu.Lock()

@@ -139,13 +139,13 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 	}
 	poll := time.NewTicker(10 * time.Millisecond)
 	defer poll.Stop()
+wait:
 	for srv.conns.Load() > 0 {
 		select {
 		case <-ctx.Done():
+			break wait // what is left is closed by the poller's shutdown
 		case <-poll.C:
-			continue
 		}
-		break
 	}
 	close(srv.stop)
 	srv.wg.Wait()
