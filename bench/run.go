@@ -399,7 +399,8 @@ func (r *runner) upAndFailed() (up, failed int) {
 
 // phases runs the measured phases of the preset.
 func (r *runner) phases(ctx context.Context) error {
-	if len(r.cfg.Steps) > 0 && r.cfg.Senders == 0 || r.cfg.Preset == "saturate" {
+	if len(r.cfg.Steps) > 0 { // saturate, or -steps with any preset
+
 		for i, senders := range r.cfg.Steps {
 			pr, err := r.phase(ctx, fmt.Sprintf("step-%d", i+1), senders)
 			if err != nil {
