@@ -99,10 +99,5 @@ func baselineCmd(args []string) error {
 	if err := srv.Start(); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(sctx)
+	return untilSignal(10*time.Second, srv.Shutdown)
 }

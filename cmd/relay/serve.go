@@ -87,19 +87,26 @@ func serve(args []string) error {
 		return err
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	<-ctx.Done()
-	stop()
-	log.Info("shutting down: closing connections with 1001", "grace", *grace)
-	sctx, cancel := context.WithTimeout(context.Background(), *grace)
-	defer cancel()
-	err = srv.Shutdown(sctx)
+	err = untilSignal(*grace, func(ctx context.Context) error {
+		log.Info("shutting down: closing connections with 1001", "grace", *grace)
+		return srv.Shutdown(ctx)
+	})
 	if br != nil {
 		_ = br.Close()
 	}
 	log.Info("stopped")
 	return err
+}
+
+// untilSignal waits for SIGINT or SIGTERM, then runs shutdown with grace
+// to finish.
+func untilSignal(grace time.Duration, shutdown func(context.Context) error) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	<-ctx.Done()
+	stop() // a second signal kills at once
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	return shutdown(sctx)
 }
 
 func generatedNodeID() string {
