@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -276,10 +275,22 @@ func num(v any) float64 {
 		return n
 	case float32:
 		return float64(n)
-	case int8, int16, int32, int64, uint8, uint16, uint32, uint64:
-		var f float64
-		_, _ = fmt.Sscan(fmt.Sprint(n), &f)
-		return f
+	case int8:
+		return float64(n)
+	case int16:
+		return float64(n)
+	case int32:
+		return float64(n)
+	case int64:
+		return float64(n)
+	case uint8:
+		return float64(n)
+	case uint16:
+		return float64(n)
+	case uint32:
+		return float64(n)
+	case uint64:
+		return float64(n)
 	}
 	return -1
 }
