@@ -210,9 +210,6 @@ func (c *Conn) LastRead() time.Time { return time.Unix(0, c.lastRead.Load()) }
 // has not taken yet: what a slow reader costs this node.
 func (c *Conn) Pending() int { return int(c.pending.Load()) }
 
-// RemoteAddr is the peer's address.
-func (c *Conn) RemoteAddr() net.Addr { return c.nb.RemoteAddr() }
-
 // WriteFrame writes a frame built by PrepareFrame. It never blocks: what the
 // socket cannot take now is buffered and shows in Pending.
 func (c *Conn) WriteFrame(frame []byte) error {
@@ -250,9 +247,6 @@ func (c *Conn) CloseWith(code int, reason string) {
 	}
 	c.after(c.grace, func() { _ = c.nb.Close() })
 }
-
-// Abort closes the socket at once, without a closing handshake.
-func (c *Conn) Abort() { _ = c.nb.Close() }
 
 // closeFrame builds a close frame; the reason is cut to fit the 125-byte
 // payload of a control frame.

@@ -258,9 +258,6 @@ func (s *Server) Addr() string {
 	return s.addr
 }
 
-// Online is the number of sockets the engine holds (HTTP and WebSocket).
-func (s *Server) Online() int { return s.engine.Online() }
-
 // Shutdown stops accepting, closes every socket and stops the event loops.
 // Callers close their WebSocket connections politely before this.
 func (s *Server) Shutdown(ctx context.Context) error {
